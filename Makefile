@@ -1,0 +1,29 @@
+# The two commands of the README: `make run` (set up + main job) and `make test` (set up + tests).
+# Everything goes into a local virtual environment, so a fresh clone needs nothing installed by hand.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# The CPU build of torch is installed before anything else asks for `torch`, so no CUDA build is pulled.
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= dev,ray,spacy
+STAMP := $(VENV)/.proxmo-installed
+
+.PHONY: setup run test clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet $(TORCH_SPEC)
+	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/proxmo demo
+
+test: setup
+	$(PY) -m pytest -q --timeout=900 --durations=15
+
+clean-venv:
+	rm -rf $(VENV)

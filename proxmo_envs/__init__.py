@@ -1,0 +1,32 @@
+"""Gymnasium environments for multi-turn LLM-agent RL: ``proxmo/WebShop-v0`` and ``proxmo/ALFWorld-v0``.
+
+Importing this package registers both ids with string entry points, so the heavy parts (the WebShop
+catalogue and search index, the TextWorld engine) are only imported when an environment is made::
+
+    import gymnasium as gym
+    import proxmo_envs  # noqa: F401  (registers the ids)
+    env = gym.make("proxmo/WebShop-v0")
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+__version__ = "0.1.0"
+
+WEBSHOP_ID = "proxmo/WebShop-v0"
+ALFWORLD_ID = "proxmo/ALFWorld-v0"
+
+
+def _register() -> None:
+    # No max_episode_steps here: each env applies its own `max_steps` cap and reports it as
+    # `truncated`, so the cap is a kwarg like every other variant (spec env-api.md).
+    if WEBSHOP_ID not in registry:
+        register(id=WEBSHOP_ID, entry_point="proxmo_envs.webshop.env:WebShopEnv")
+    if ALFWORLD_ID not in registry:
+        register(id=ALFWORLD_ID, entry_point="proxmo_envs.alfworld.env:ALFWorldEnv")
+
+
+_register()
+
+__all__ = ["WEBSHOP_ID", "ALFWORLD_ID", "__version__"]

@@ -1,0 +1,42 @@
+"""Shared fixtures: where ../shared is, and skips when it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PROXMO_SHARED", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"../shared is absent ({SHARED}); tests on real data and reference vectors skip")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def webshop_real_dir(shared_dir: Path) -> Path:
+    d = shared_dir / "webshop_real"
+    if not d.is_dir():
+        pytest.skip(f"real WebShop sample absent ({d})")
+    return d
+
+
+@pytest.fixture(scope="session")
+def alfworld_real_dir(shared_dir: Path) -> Path:
+    d = shared_dir / "alfworld_real"
+    if not d.is_dir():
+        pytest.skip(f"real ALFWorld games absent ({d})")
+    return d
+
+
+@pytest.fixture(scope="session")
+def reference_vectors_dir(shared_dir: Path) -> Path:
+    d = shared_dir / "vectors" / "reference"
+    if not d.is_dir():
+        pytest.skip(f"reference vectors absent ({d})")
+    return d
