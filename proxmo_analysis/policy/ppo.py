@@ -1,0 +1,192 @@
+"""PPO update over logged, scored rows (credit-assignment spec §4.3).
+
+Per row ``i`` with advantage ``A_i``, behaviour log-probability ``b_i`` (logged by the acting policy),
+current log-probability ``l_i`` and frozen-reference log-probability ``r_i``::
+
+    ratio_i = exp(l_i − b_i)
+    surr_i  = min(ratio_i · A_i, clip(ratio_i, 1 − ε, 1 + ε) · A_i)
+    kl_i    = exp(r_i − l_i) − (r_i − l_i) − 1          (k3: unbiased, ≥ 0, estimates KL(π_θ ‖ π_ref))
+    loss    = −mean(surr) + β_KL · mean(kl) − c_H · mean(entropy)
+
+with ε = 0.2 and β_KL = 0.01 (the reference setup), c_H = 0 by default. The policy is a softmax over a
+step's candidate actions, so "tokens" are whole actions: one row, one term.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from proxmo_analysis.policy.base import CandidatePolicy
+from proxmo_analysis.policy.context import contexts_from_rows
+
+REQUIRED = ("episode_id", "step", "observation", "action", "admissible_actions", "advantage")
+
+
+@dataclass
+class PPOConfig:
+    """PPO hyper-parameters (defaults: the ProxMO/GiGPO reference setup where it has one)."""
+
+    clip_eps: float = 0.2  # ε of the clipped surrogate
+    kl_coef: float = 0.01  # β_KL on the k3 estimate of KL(π_θ ‖ π_ref); 0 disables the reference
+    entropy_coef: float = 0.0  # optional entropy bonus c_H
+    lr: float = 1e-3  # Adam learning rate (scorer; use ~1e-6 for a causal LM)
+    max_grad_norm: float = 1.0  # global gradient-norm clip
+    epochs: int = 1  # passes over the batch
+    minibatch_size: int = 256  # rows per optimiser step
+    seed: int = 0  # shuffling of rows into mini-batches
+    missing_behavior: str = "error"  # null behavior_logprob: "error", or "current" (use π_θ's own, ratio 1)
+
+
+def ppo_loss(
+    logp: torch.Tensor,
+    behavior_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    ref_logp: torch.Tensor | None = None,
+    entropy: torch.Tensor | None = None,
+    clip_eps: float = 0.2,
+    kl_coef: float = 0.01,
+    entropy_coef: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The scalar PPO loss (to minimise) of a batch and its diagnostics.
+
+    All tensors have shape ``(n,)``; ``logp`` carries the gradient. Returns ``(loss, stats)`` with stats
+    ``pg_loss``, ``kl``, ``entropy``, ``clip_frac`` (share of rows whose ratio left [1−ε, 1+ε]) and
+    ``ratio_mean``.
+    """
+    if not (logp.shape == behavior_logp.shape == advantages.shape):
+        raise ValueError(
+            f"shape mismatch: logp {tuple(logp.shape)}, behavior {tuple(behavior_logp.shape)}, "
+            f"advantages {tuple(advantages.shape)}"
+        )
+    ratio = torch.exp(logp - behavior_logp)
+    clipped = torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
+    surr = torch.minimum(ratio * advantages, clipped * advantages)
+    pg_loss = -surr.mean()
+    loss = pg_loss
+    kl = torch.zeros(())
+    if ref_logp is not None and kl_coef != 0.0:
+        delta = ref_logp - logp
+        kl = (torch.exp(delta) - delta - 1.0).mean()
+        loss = loss + kl_coef * kl
+    ent = entropy.mean() if entropy is not None else torch.zeros(())
+    if entropy is not None and entropy_coef != 0.0:
+        loss = loss - entropy_coef * ent
+    with torch.no_grad():
+        clip_frac = ((ratio < 1.0 - clip_eps) | (ratio > 1.0 + clip_eps)).float().mean()
+    stats = {
+        "pg_loss": float(pg_loss.detach()),
+        "kl": float(kl.detach()),
+        "entropy": float(ent.detach()),
+        "clip_frac": float(clip_frac),
+        "ratio_mean": float(ratio.detach().mean()),
+    }
+    return loss, stats
+
+
+def make_optimizer(policy: CandidatePolicy, config: PPOConfig) -> torch.optim.Adam:
+    params = [p for p in policy.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the policy has no trainable parameter")
+    return torch.optim.Adam(params, lr=config.lr)
+
+
+def ppo_update(
+    policy: CandidatePolicy,
+    rows: Any,
+    config: PPOConfig | None = None,
+    ref_policy: CandidatePolicy | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> dict[str, float]:
+    """Run ``config.epochs`` passes of mini-batch PPO over scored trajectory-log rows; returns mean stats.
+
+    ``rows``: a polars DataFrame of whole episodes with the log columns plus ``advantage`` (from
+    ``proxmo_analysis.score``) and ``behavior_logprob``. ``ref_policy``: the frozen reference for the KL
+    term (None: no KL term). ``optimizer``: reused across calls to keep Adam's moments (a fresh one
+    otherwise).
+    """
+    config = config or PPOConfig()
+    if config.missing_behavior not in ("error", "current"):
+        raise ValueError(f"PPOConfig.missing_behavior must be 'error' or 'current', got {config.missing_behavior!r}")
+    columns = set(getattr(rows, "columns", []))
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise KeyError(f"the rows lack column(s) {missing}; score the run first (proxmo_analysis.score)")
+    n = len(rows)
+    if n == 0:
+        raise ValueError("no rows to update on")
+    contexts = contexts_from_rows(rows)
+    actions = rows["action"].to_list()
+    adv = torch.tensor(rows["advantage"].cast(float).fill_null(float("nan")).to_numpy(), dtype=torch.float32)
+    if torch.isnan(adv).any():
+        first = int(torch.nonzero(torch.isnan(adv))[0])
+        raise ValueError(f"row {first} (episode {rows['episode_id'][first]!r}) has a null or NaN advantage")
+    if "behavior_logprob" in columns:
+        beh = rows["behavior_logprob"].cast(float).fill_null(float("nan")).to_numpy().astype(np.float32)
+    else:
+        beh = np.full(n, np.nan, dtype=np.float32)
+    nan_rows = np.flatnonzero(np.isnan(beh))
+    if nan_rows.size:
+        if config.missing_behavior == "error":
+            i = int(nan_rows[0])
+            raise ValueError(
+                f"{nan_rows.size} row(s) have no behavior_logprob (first: row {i}, episode "
+                f"{rows['episode_id'][i]!r}); log them from the acting policy, or set missing_behavior='current'"
+            )
+        with torch.no_grad():
+            cur = policy.evaluate([contexts[i] for i in nan_rows], [actions[i] for i in nan_rows])[0]
+        beh[nan_rows] = cur.numpy()
+    beh_t = torch.tensor(beh, dtype=torch.float32)
+    ref_all = None
+    if ref_policy is not None and config.kl_coef != 0.0:
+        with torch.no_grad():
+            ref_all = _batched_eval(ref_policy, contexts, actions, config.minibatch_size)
+
+    optimizer = optimizer or make_optimizer(policy, config)
+    rng = np.random.default_rng(config.seed)
+    policy.train()
+    totals: dict[str, float] = {}
+    steps = 0
+    for _ in range(config.epochs):
+        order = rng.permutation(n)
+        for start in range(0, n, config.minibatch_size):
+            idx = order[start : start + config.minibatch_size]
+            logp, entropy = policy.evaluate([contexts[i] for i in idx], [actions[i] for i in idx])
+            it = torch.as_tensor(idx, dtype=torch.long)
+            loss, stats = ppo_loss(
+                logp,
+                beh_t[it],
+                adv[it],
+                ref_logp=None if ref_all is None else ref_all[it],
+                entropy=entropy,
+                clip_eps=config.clip_eps,
+                kl_coef=config.kl_coef,
+                entropy_coef=config.entropy_coef,
+            )
+            optimizer.zero_grad()
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(
+                [p for p in policy.parameters() if p.requires_grad], config.max_grad_norm
+            )
+            optimizer.step()
+            stats["loss"] = float(loss.detach())
+            stats["grad_norm"] = float(grad_norm)
+            for k, v in stats.items():
+                totals[k] = totals.get(k, 0.0) + v
+            steps += 1
+    policy.eval()
+    out = {k: v / steps for k, v in totals.items()}
+    out["rows"] = float(n)
+    out["optimizer_steps"] = float(steps)
+    if not all(math.isfinite(v) for v in out.values()):
+        raise FloatingPointError(f"non-finite PPO statistics {out}")
+    return out
+
+
+def _batched_eval(policy: CandidatePolicy, contexts, actions, size: int) -> torch.Tensor:
+    parts = [policy.evaluate(contexts[i : i + size], actions[i : i + size])[0] for i in range(0, len(contexts), size)]
+    return torch.cat(parts) if parts else torch.zeros(0)

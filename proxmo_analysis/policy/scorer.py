@@ -1,0 +1,136 @@
+"""The small, fast backend: an MLP scoring (goal, observation, last action, candidate) text embeddings.
+
+For a candidate with text embedding ``c`` in a step with goal ``g``, observation ``o`` and last action
+``p`` (all from one encoder, see :mod:`proxmo_analysis.policy.encoders`), the score is
+
+    logit = MLP([g⊙c, o⊙c, p⊙c, c]) + w · [overlap, taken_before, is_last_action]
+
+``overlap`` is the fraction of the candidate text's content words that occur in the goal,
+``taken_before`` how often the episode already took this exact action (/3, capped at 1), ``is_last_action``
+whether it was the previous action. The MLP's output layer starts at zero and ``w`` at
+``(overlap_prior, 0, 0)``, so with the default ``overlap_prior = 0`` the untrained policy is uniform over the
+candidates.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from proxmo_analysis.policy.base import CandidatePolicy
+from proxmo_analysis.policy.context import StepContext
+from proxmo_analysis.policy.encoders import HashedNgramEncoder, MiniLMEncoder
+
+_WORD = re.compile(r"[a-z0-9]+")
+_IGNORED = frozenset(
+    "click search product a an the and or of for to in on with i me my need want is are it this that "
+    "price lower than dollars".split()
+)
+N_SCALARS = 3
+
+
+@dataclass
+class ScorerConfig:
+    """Configuration of :class:`ActionScorer`."""
+
+    encoder: str = "minilm"  # "minilm" (frozen all-MiniLM-L6-v2, cached) or "hashed" (trainable n-grams)
+    hidden: int = 64  # width of the MLP's hidden layer
+    hashed_dim: int = 64  # embedding width of the hashed encoder
+    hashed_buckets: int = 1 << 15  # hash buckets of the hashed encoder
+    max_length: int = 128  # MiniLM tokens per text
+    overlap_prior: float = 0.0  # initial weight of the goal/candidate word-overlap feature
+    init_seed: int = 0  # seed of the weight initialisation
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _IGNORED}
+
+
+def scalar_features(ctx: StepContext) -> torch.Tensor:
+    """``(K, 3)`` hand features of each candidate: goal word overlap, taken-before count, is-last-action."""
+    goal = _content_words(ctx.goal)
+    taken = [a for _, a in ctx.history]
+    last = taken[-1] if taken else None
+    rows = []
+    for action, text in zip(ctx.candidates, ctx.candidate_texts):
+        words = _content_words(text)
+        overlap = len(words & goal) / len(words) if words else 0.0
+        rows.append([overlap, min(taken.count(action), 3) / 3.0, float(action == last)])
+    return torch.tensor(rows, dtype=torch.float32).reshape(-1, N_SCALARS)
+
+
+class ActionScorer(CandidatePolicy):
+    """MLP action scorer over text embeddings (see the module docstring)."""
+
+    backend = "scorer"
+
+    def __init__(self, config: ScorerConfig | None = None, seed: int = 0, greedy: bool = False, encoder=None):
+        super().__init__(seed=seed, greedy=greedy)
+        self.config = config = config or ScorerConfig()
+        if encoder is not None:
+            self.encoder = encoder
+        elif config.encoder == "minilm":
+            self.encoder = MiniLMEncoder(max_length=config.max_length)
+        elif config.encoder == "hashed":
+            self.encoder = HashedNgramEncoder(config.hashed_dim, config.hashed_buckets, seed=config.init_seed)
+        else:
+            raise ValueError(f"ScorerConfig.encoder must be 'minilm' or 'hashed', got {config.encoder!r}")
+        d = self.encoder.dim
+        g = torch.Generator().manual_seed(config.init_seed)
+        self.mlp = nn.Sequential(nn.Linear(4 * d, config.hidden), nn.Tanh(), nn.Linear(config.hidden, 1))
+        self.linear = nn.Linear(N_SCALARS, 1, bias=False)
+        with torch.no_grad():
+            first = self.mlp[0]
+            bound = 1.0 / (4 * d) ** 0.5
+            first.weight.copy_((torch.rand(first.weight.shape, generator=g) * 2 - 1) * bound)
+            first.bias.zero_()
+            self.mlp[2].weight.zero_()
+            self.mlp[2].bias.zero_()
+            self.linear.weight.zero_()
+            self.linear.weight[0, 0] = config.overlap_prior
+
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+    def clone_frozen(self) -> "ActionScorer":
+        # A frozen MiniLM encoder holds no trainable state: share it (and its cache) with the copy.
+        shared = self.encoder if isinstance(self.encoder, MiniLMEncoder) else None
+        twin = ActionScorer(self.config, greedy=self.greedy, encoder=shared)
+        twin.load_state_dict(self.state_dict())
+        for p in twin.parameters():
+            p.requires_grad_(False)
+        return twin
+
+    def candidate_logits(self, contexts: Sequence[StepContext]) -> list[torch.Tensor]:
+        if not contexts:
+            return []
+        texts: list[str] = []
+        index: dict[str, int] = {}
+
+        def ref(t: str) -> int:
+            if t not in index:
+                index[t] = len(texts)
+                texts.append(t)
+            return index[t]
+
+        gi, oi, pi, ci, sizes = [], [], [], [], []
+        for ctx in contexts:
+            k = len(ctx.candidates)
+            sizes.append(k)
+            g = ref(ctx.goal)
+            o = ref(ctx.observation)
+            p = ref(ctx.history[-1][1] if ctx.history else "")
+            gi += [g] * k
+            oi += [o] * k
+            pi += [p] * k
+            ci += [ref(t) for t in ctx.candidate_texts]
+        emb = self.encoder(texts)
+        g, o, p, c = (emb[torch.tensor(ix, dtype=torch.long)] for ix in (gi, oi, pi, ci))
+        x = torch.cat([g * c, o * c, p * c, c], dim=1)
+        scalars = torch.cat([scalar_features(ctx) for ctx in contexts])
+        logits = self.mlp(x).squeeze(1) + self.linear(scalars).squeeze(1)
+        return list(torch.split(logits, sizes))
