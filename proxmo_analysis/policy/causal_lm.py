@@ -49,7 +49,7 @@ def build_prompt(ctx: StepContext, history_length: int = 2, max_observation_char
 
     webshop = "[SEP]" in ctx.observation
     intro = WEBSHOP_INTRO if webshop else ALFWORLD_INTRO
-    lines = [intro, f"Your task is to: {ctx.goal}." if ctx.goal else ""]
+    lines = [intro, f"Your task is to: {ctx.goal.rstrip('. ')}." if ctx.goal else ""]
     n = len(ctx.history)
     if n and history_length > 0:
         recent = ctx.history[-history_length:]

@@ -1,0 +1,113 @@
+"""The causal-LM backend on a tiny model built from a config, with a tokenizer trained here (no download)."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+import torch
+
+from proxmo_analysis.policy import PPOConfig, build_prompt, load_checkpoint, make_context, ppo_update, save_checkpoint
+from proxmo_analysis.policy.causal_lm import ACTION_CLOSE, CausalLMConfig, CausalLMPolicy
+
+CORPUS = [
+    "You are an expert agent operating in the ALFRED Embodied Environment.",
+    "Your task is to: put a mug in the drawer. go to desk 1 open drawer 1 take mug 1 from desk 1",
+    "You are now at step 1 and your current observation is: You are in the middle of a room.",
+    "Your admissible actions of the current situation are: <action> </action> ' [ ] , .",
+    "WebShop [SEP] Instruction: [SEP] i need red shoes [SEP] Search search[red shoes] click[buy now]",
+    "Prior to this step, you have already taken 1 step(s). Below are the most recent observations",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_lm_dir(tmp_path_factory):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<unk>", "<pad>", "<eos>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(CORPUS * 5, trainer)
+    from tokenizers import decoders
+
+    tok.decoder = decoders.ByteLevel()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>")
+    config = LlamaConfig(
+        vocab_size=fast.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+        pad_token_id=fast.pad_token_id, eos_token_id=fast.eos_token_id, bos_token_id=None,
+    )
+    torch.manual_seed(0)  # weight init of a test fixture; the library never touches global state
+    model = LlamaForCausalLM(config)
+    out = tmp_path_factory.mktemp("tiny_lm")
+    model.save_pretrained(out)
+    fast.save_pretrained(out)
+    return out
+
+
+ADMISSIBLE = ["go to desk 1", "open drawer 1", "take mug 1 from desk 1"]
+OBS0 = "You are in the middle of a room.\n\nYour task is to: put a mug in the drawer."
+
+
+def test_prompt_has_task_history_and_actions():
+    hist = [("obs one", "go to desk 1"), ("obs two", "open drawer 1"), ("obs three", "go to desk 1")]
+    ctx = make_context("You see a mug.", ADMISSIBLE, [(OBS0, "look"), *hist])
+    prompt = build_prompt(ctx)
+    assert "Your task is to: put a mug in the drawer.\n" in prompt
+    assert "already taken 4 step(s)" in prompt
+    assert "[Observation 3: 'obs two', Action 3: 'open drawer 1']" in prompt
+    assert "[Observation 4: 'obs three', Action 4: 'go to desk 1']" in prompt
+    assert "obs one" not in prompt  # only the last two pairs
+    assert "step 5 and your current observation is: You see a mug." in prompt
+    assert all(f"'{a}'" in prompt for a in ADMISSIBLE)
+    assert prompt.endswith("<action>")
+
+
+def test_candidate_score_is_the_sum_of_its_token_logprobs(tiny_lm_dir):
+    policy = CausalLMPolicy(CausalLMConfig(model_dir=str(tiny_lm_dir), batch_size=2))
+    ctx = make_context(OBS0, ADMISSIBLE)
+    with torch.no_grad():
+        scores = policy.candidate_logits([ctx])[0]
+        tok = policy.tokenizer
+        prompt = tok(build_prompt(ctx), add_special_tokens=False)["input_ids"]
+        for k, action in enumerate(ADMISSIBLE):
+            cand = tok(action + ACTION_CLOSE, add_special_tokens=False)["input_ids"]
+            ids = torch.tensor([prompt + cand])
+            logp = torch.log_softmax(policy.model(input_ids=ids).logits[0], dim=-1)
+            expected = sum(float(logp[len(prompt) + j - 1, t]) for j, t in enumerate(cand))
+            assert float(scores[k]) == pytest.approx(expected, abs=1e-4)
+    # padding in a batch of unequal lengths does not change a score
+    with torch.no_grad():
+        alone = CausalLMPolicy(CausalLMConfig(model_dir=str(tiny_lm_dir), batch_size=1)).candidate_logits([ctx])[0]
+    assert torch.allclose(alone, scores, atol=1e-4)
+
+
+def test_lm_update_raises_the_rewarded_action_and_checkpoint_round_trips(tiny_lm_dir, tmp_path):
+    policy = CausalLMPolicy(CausalLMConfig(model_dir=str(tiny_lm_dir)))
+    ref = policy.clone_frozen()
+    ctx = make_context(OBS0, ADMISSIBLE)
+    with torch.no_grad():
+        before = float(policy.evaluate([ctx], ["open drawer 1"])[0].exp())
+    rows = pl.DataFrame(
+        {"episode_id": ["e0"], "step": [0], "observation": [OBS0], "action": ["open drawer 1"],
+         "admissible_actions": [ADMISSIBLE], "advantage": [1.0], "behavior_logprob": [math.log(before)]}
+    )
+    ppo_update(policy, rows, PPOConfig(lr=1e-2), ref_policy=ref)
+    with torch.no_grad():
+        after = float(policy.evaluate([ctx], ["open drawer 1"])[0].exp())
+    assert after > before
+    path = save_checkpoint(tmp_path / "lm.pt", policy, ref_policy=ref)
+    loaded = load_checkpoint(path)
+    with torch.no_grad():
+        assert torch.allclose(loaded.policy.log_probs_all([ctx]), policy.log_probs_all([ctx]))
+        assert torch.allclose(loaded.ref_policy.log_probs_all([ctx]), ref.log_probs_all([ctx]))
+
+
+def test_missing_model_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="causal LM folder"):
+        CausalLMPolicy(CausalLMConfig(model_dir=str(tmp_path / "nope")))
