@@ -1,0 +1,200 @@
+"""Reading trajectory logs: ``read_log`` opens a run folder or one Parquet file and validates the spec.
+
+Validation (spec ``trajectory-log.md``) raises ONE ``ValueError`` naming the file, the column and the
+first offending row (0-based, within that file) for: a missing required column, a column of the wrong
+type, a null in a non-nullable column, a trajectory whose ``step`` values are not exactly 0..n-1 (a gap,
+a duplicate, or not starting at 0), and one ``episode_id`` under two ``group_id``s. Rows are never
+dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from proxmo_envs.trajlog.schema import (
+    LOG_SCHEMA,
+    MANIFEST_NAME,
+    NULLABLE_COLUMNS,
+    PART_GLOB,
+    REQUIRED_COLUMNS,
+    RUN_METADATA_KEY,
+    type_matches,
+)
+
+_ID_COLUMNS = ["episode_id", "group_id", "step"]
+
+
+def log_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The Parquet files of a run folder (``part-*.parquet``, sorted) or ``[path]`` for one file."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob(PART_GLOB))
+        if not files:
+            raise FileNotFoundError(f"{path}: no {PART_GLOB} files in this run folder")
+        return files
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such run folder or Parquet file")
+    return [path]
+
+
+def _parquet_file(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise ValueError(f"{path}: not a readable Parquet file ({err})") from None
+
+
+def _check_schema(path: Path, pf: pq.ParquetFile) -> None:
+    schema = pf.schema_arrow
+    for field in LOG_SCHEMA:
+        if field.name not in schema.names:
+            raise ValueError(
+                f"{path}: column {field.name!r}, row 0: missing (a required column of the trajectory log; "
+                f"the file has {pf.metadata.num_rows} rows)"
+            )
+        actual = schema.field(field.name).type
+        if not type_matches(field.type, actual):
+            raise ValueError(f"{path}: column {field.name!r}, row 0: type {actual}, expected {field.type}")
+
+
+def _first_null_row(path: Path, pf: pq.ParquetFile, column: str) -> int | None:
+    """The first row where ``column`` is null, using the Parquet statistics to skip clean row groups."""
+    meta = pf.metadata
+    leaves = [i for i in range(meta.num_columns) if meta.schema.column(i).path.split(".")[0] == column]
+    offset = 0
+    for rg in range(meta.num_row_groups):
+        group = meta.row_group(rg)
+        clean = True
+        for i in leaves:
+            stats = group.column(i).statistics
+            if stats is None or not stats.has_null_count or stats.null_count > 0:
+                clean = False
+        if not clean:
+            arr = pf.read_row_group(rg, columns=[column]).column(0)
+            if arr.null_count:
+                mask = arr.is_null().to_numpy(zero_copy_only=False)
+                return offset + int(mask.argmax())
+        offset += group.num_rows
+    return None
+
+
+def _check_nulls(path: Path, pf: pq.ParquetFile) -> None:
+    for column in REQUIRED_COLUMNS:
+        if column in NULLABLE_COLUMNS:
+            continue
+        row = _first_null_row(path, pf, column)
+        if row is not None:
+            raise ValueError(f"{path}: column {column!r}, row {row}: null in a non-nullable column")
+
+
+def _check_trajectories(files: list[Path]) -> None:
+    """Step contiguity and one group per episode, over all files (an episode may span files)."""
+    frames = [
+        pl.read_parquet(f, columns=_ID_COLUMNS)
+        .with_row_index("__row")
+        .with_columns(pl.lit(k, dtype=pl.UInt32).alias("__file"))
+        for k, f in enumerate(files)
+    ]
+    ids = pl.concat(frames, how="vertical_relaxed").with_row_index("__order")
+    if ids.height == 0:
+        return
+
+    conflict = (
+        ids.with_columns(pl.col("group_id").first().over("episode_id").alias("__first_group"))
+        .filter(pl.col("group_id") != pl.col("__first_group"))
+        .head(1)
+    )
+    problems: list[tuple[int, str, int, str]] = []  # (order, column, file index, message) of each check
+    if conflict.height:
+        r = conflict.row(0, named=True)
+        problems.append(
+            (
+                r["__order"],
+                "group_id",
+                r["__file"],
+                f"row {r['__row']}: episode {r['episode_id']!r} appears under two groups "
+                f"({r['__first_group']!r} and {r['group_id']!r})",
+            )
+        )
+
+    ranked = ids.sort(["episode_id", "step", "__order"]).with_columns(
+        pl.int_range(pl.len()).over("episode_id").cast(pl.Int64).alias("__expected")
+    )
+    bad = ranked.filter(pl.col("step").cast(pl.Int64) != pl.col("__expected"))
+    if bad.height:
+        # The offending row of each bad episode is its first step out of place; report the episode whose
+        # offending row comes first in file order.
+        first_bad = bad.group_by("episode_id", maintain_order=True).agg(pl.all().first()).sort("__order").row(0, named=True)
+        ep, step, expected = first_bad["episode_id"], first_bad["step"], first_bad["__expected"]
+        if step < expected:
+            what = f"step {step} appears twice"
+        elif expected == 0:
+            what = f"the trajectory starts at step {step}, not 0"
+        else:
+            what = f"gap in step: {expected - 1} is followed by {step}"
+        problems.append(
+            (first_bad["__order"], "step", first_bad["__file"], f"row {first_bad['__row']}: episode {ep!r}: {what}")
+        )
+    if problems:
+        order, column, file_index, message = min(problems)
+        raise ValueError(f"{files[file_index]}: column {column!r}, {message}")
+
+
+def validate_log(path: str | os.PathLike[str]) -> list[Path]:
+    """Check a run folder or file against the spec (see module doc); return its files."""
+    files = log_files(path)
+    for f in files:
+        pf = _parquet_file(f)
+        _check_schema(f, pf)
+        _check_nulls(f, pf)
+    _check_trajectories(files)
+    return files
+
+
+def read_log(path: str | os.PathLike[str], lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
+    """Read and validate a trajectory log: a run folder (its ``part-*.parquet``) or one Parquet file.
+
+    Args:
+        path: run folder or Parquet file.
+        lazy: return a ``pl.LazyFrame`` over the files (validation still runs now, reading only the id
+            columns and the Parquet statistics) instead of a ``pl.DataFrame``.
+
+    Returns:
+        one row per step, the spec's columns (text as ``pl.String``, ``rollout_index``/``iteration``/
+        ``step`` as ``pl.Int32``, rewards and scores as ``pl.Float32``) plus any columns the analysis
+        added, files in name order and rows in file order.
+
+    Raises:
+        FileNotFoundError: no such path, or a folder without parts.
+        ValueError: the log breaks the spec; the message names the file, the column and the first
+            offending row.
+    """
+    files = validate_log(path)
+    scans = [pl.scan_parquet(f) for f in files]
+    frame = scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")
+    return frame if lazy else frame.collect()
+
+
+def read_run_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The run's metadata: ``manifest.json`` of a run folder, or a file's ``proxmo.run`` key-value metadata."""
+    path = Path(path)
+    if path.is_dir():
+        manifest = path / MANIFEST_NAME
+        if not manifest.exists():
+            raise FileNotFoundError(f"{path}: no {MANIFEST_NAME}")
+        return json.loads(manifest.read_text())
+    meta = _parquet_file(path).schema_arrow.metadata or {}
+    raw = meta.get(RUN_METADATA_KEY.encode())
+    if raw is None:
+        raise ValueError(f"{path}: no {RUN_METADATA_KEY!r} key-value metadata")
+    return json.loads(raw)
+
+
+__all__ = ["read_log", "validate_log", "log_files", "read_run_metadata"]

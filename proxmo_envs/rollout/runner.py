@@ -1,0 +1,311 @@
+"""``rollout``: N episodes per task of any ``proxmo/*`` env, written as one crash-safe run folder.
+
+The run folder holds ``manifest.json`` (everything needed to re-create the run), ``part-*.parquet``
+(complete episodes only, each part carrying the run metadata) and ``failures.jsonl`` when episodes
+raised. ``resume=True`` runs exactly the (task_id, rollout_index) pairs the folder lacks, with the seeds
+and ids they would have had.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import multiprocessing as mp
+import os
+import pickle
+import queue as queue_mod
+import secrets
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import gymnasium as gym
+
+from proxmo_envs.trajlog.schema import MANIFEST_NAME, PART_GLOB, SCHEMA_VERSION
+from proxmo_envs.trajlog.writer import DEFAULT_ROWS_PER_PART, atomic_write_json, remove_stale_temporaries
+
+from .plan import config_digest, plan_episodes, resolve_tasks, split_by_group
+from .policies import describe_policy
+from .summary import RolloutSummary, logged_pairs, summarize_run
+from .worker import JobResult, RolloutJob, run_episodes, worker_main
+
+#: How the per-episode seeds are derived (recorded in the manifest so the run can be re-created).
+SEED_RULE = (
+    "np.random.SeedSequence(entropy=seed, spawn_key=(iteration, task_index, rollout_index))"
+    ".generate_state(4, uint32): env_seed = w0<<32|w1, policy_seed = w2<<32|w3 (63 bits)"
+)
+
+#: Manifest fields that must agree when resuming (they decide which episodes exist and their seeds).
+_RESUME_KEYS = ("env_id", "env_kwargs", "tasks", "group_size", "seed", "iteration", "policy", "max_steps", "config_digest")
+
+ProgressFn = Callable[[int, int], None]
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        return repr(value)
+
+
+def resolved_env_config(env: gym.Env, env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The env constructor's defaults overlaid with ``env_kwargs`` (catalogue, data set, split, ...)."""
+    config: dict[str, Any] = {}
+    try:
+        params = inspect.signature(type(env.unwrapped).__init__).parameters
+    except (TypeError, ValueError):
+        params = {}
+    for name, p in params.items():
+        if name != "self" and p.default is not inspect.Parameter.empty:
+            config[name] = _jsonable(p.default)
+    config.update({k: _jsonable(v) for k, v in env_kwargs.items()})
+    return config
+
+
+def _package_version() -> str:
+    import proxmo_envs
+
+    return proxmo_envs.__version__
+
+
+def _read_manifest(out: Path) -> dict[str, Any]:
+    path = out / MANIFEST_NAME
+    if not path.exists():
+        raise FileNotFoundError(f"{out}: no {MANIFEST_NAME}; not a run folder, nothing to resume")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+
+
+def _run_workers(jobs: list[RolloutJob], on_done: Callable[[int], None]) -> list[JobResult]:
+    """Run each job in its own ``spawn`` process; forward progress; raise if a worker fails."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = []
+    try:
+        for k, job in enumerate(jobs):
+            p = ctx.Process(target=worker_main, args=(job, k, q, os.getpid()), daemon=True, name=f"proxmo-rollout-{k}")
+            try:
+                p.start()
+            except (pickle.PicklingError, AttributeError, TypeError) as err:
+                raise TypeError(
+                    f"workers>1 needs a picklable policy (a module-level class or a built-in name): {err}"
+                ) from None
+            procs.append(p)
+        results: dict[int, JobResult] = {}
+        while len(results) < len(jobs):
+            try:
+                kind, k, payload, detail = q.get(timeout=0.5)
+            except queue_mod.Empty:
+                for k, p in enumerate(procs):
+                    if k not in results and not p.is_alive() and p.exitcode not in (0, None):
+                        time.sleep(0.2)  # let a last message arrive
+                        if q.empty():
+                            raise RuntimeError(f"rollout worker {k} died with exit code {p.exitcode}") from None
+                continue
+            if kind == "progress":
+                on_done(payload)
+            elif kind == "done":
+                results[k] = payload
+            else:
+                raise RuntimeError(f"rollout worker {k} failed: {payload}\n{detail}")
+        for p in procs:
+            p.join()
+        return [results[k] for k in range(len(jobs))]
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
+
+
+def rollout(
+    env_id: str,
+    env_kwargs: Mapping[str, Any] | None,
+    policy: Any,
+    tasks: int | Sequence[int] | Sequence[str],
+    group_size: int,
+    out: str | os.PathLike[str],
+    workers: int = 1,
+    seed: int = 0,
+    iteration: int = 0,
+    resume: bool = False,
+    rows_per_part: int = DEFAULT_ROWS_PER_PART,
+    batch_size: int | None = None,
+    max_steps: int | None = None,
+    progress: ProgressFn | None = None,
+) -> RolloutSummary:
+    """Run ``group_size`` episodes of each task and write the run folder ``out``.
+
+    Args:
+        env_id: a registered id, e.g. ``proxmo/WebShop-v0``.
+        env_kwargs: keyword arguments of ``gym.make`` (JSON-serialisable; recorded in the manifest).
+        policy: a built-in name (``random``, ``oracle``, ``walkthrough``), a step policy
+            ``(observation, info) -> action | (action, logprob)`` or a batched policy with
+            ``act(observations, infos)`` (see ``proxmo_envs.rollout.policies``). Must be picklable when
+            ``workers > 1``.
+        tasks: an int ``n`` (the first ``n`` tasks of the split), task indices, or task ids.
+        group_size: N, the episodes per task; they share one ``group_id`` and have ``rollout_index``
+            0..N-1 and distinct seeds.
+        out: the run folder. It must not hold a run yet, unless ``resume``.
+        workers: worker processes (``spawn``); each writes its own parts. Groups are dealt round-robin.
+        seed: the run seed; per-episode seeds derive from it (``SEED_RULE``).
+        iteration: the training iteration written in the log (0 offline).
+        resume: complete an interrupted run: run only the missing (task_id, rollout_index) pairs. The
+            arguments must match the manifest's.
+        rows_per_part: rows per Parquet part (default 4096).
+        batch_size: envs a batched policy steps in lock-step per worker (default: ``group_size``).
+        max_steps: an extra step cap (``TimeLimit``) over the env's own.
+        progress: ``progress(done, total)`` after each finished episode of this session.
+
+    Returns:
+        the ``RolloutSummary`` of the run folder (this session's speed included).
+    """
+    env_kwargs = dict(env_kwargs or {})
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if group_size < 1:
+        raise ValueError(f"group_size must be >= 1, got {group_size}")
+    try:
+        json.dumps(env_kwargs)
+    except TypeError as err:
+        raise TypeError(f"env_kwargs must be JSON-serialisable (they go into the manifest): {err}") from None
+    out = Path(out)
+    policy_desc = describe_policy(policy)
+
+    import proxmo_envs  # noqa: F401  (registers the ids)
+
+    probe = gym.make(env_id, **env_kwargs)
+    try:
+        unwrapped = probe.unwrapped
+        task_ids = getattr(unwrapped, "task_ids", None)
+        if task_ids is None:
+            raise ValueError(f"{env_id}: env has no task_ids; the rollout runner needs a proxmo/* env (env-api.md)")
+        env_config = resolved_env_config(probe, env_kwargs)
+    finally:
+        probe.close()
+    task_list = resolve_tasks(tasks, list(task_ids))
+
+    digest = config_digest(
+        {"env_id": env_id, "env_kwargs": env_kwargs, "policy": policy_desc, "seed": seed, "max_steps": max_steps}
+    )
+    config = {
+        "env_id": env_id,
+        "env_kwargs": env_kwargs,
+        "tasks": [[i, t] for i, t in task_list],
+        "group_size": int(group_size),
+        "seed": int(seed),
+        "iteration": int(iteration),
+        "policy": policy_desc,
+        "max_steps": max_steps,
+        "config_digest": digest,
+    }
+    if resume:
+        manifest = _read_manifest(out)
+        for key in _RESUME_KEYS:
+            if manifest.get(key) != config[key]:
+                raise ValueError(
+                    f"{out / MANIFEST_NAME}: cannot resume, {key} differs "
+                    f"(run folder: {manifest.get(key)!r}, now: {config[key]!r})"
+                )
+        remove_stale_temporaries(out)
+    else:
+        if out.exists() and ((out / MANIFEST_NAME).exists() or any(out.glob(PART_GLOB))):
+            raise ValueError(f"{out}: already holds a run; pass resume=True (--resume) or choose another folder")
+        out.mkdir(parents=True, exist_ok=True)
+        now = _now()
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": f"{out.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}",
+            **config,
+            "env_config": env_config,
+            "seeds": {"seed": int(seed), "rule": SEED_RULE},
+            "package_version": _package_version(),
+            "created_at": now,
+            "sessions": [],
+        }
+    run_id = manifest["run_id"]
+    run_metadata = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "env_id": env_id,
+        "env_kwargs": env_kwargs,
+        "env_config": manifest.get("env_config", env_config),
+        "package_version": manifest.get("package_version", _package_version()),
+        "seeds": manifest["seeds"],
+        "group_size": int(group_size),
+        "iteration": int(iteration),
+        "policy": policy_desc,
+        "created_at": manifest["created_at"],
+    }
+
+    specs = plan_episodes(task_list, group_size, seed, iteration, digest)
+    if resume:
+        done = logged_pairs(out)
+        specs = [s for s in specs if (s.task_id, s.rollout_index) not in done]
+
+    session = secrets.token_hex(3)
+    manifest["status"] = "running"
+    manifest["updated_at"] = _now()
+    manifest["sessions"].append({"session": session, "started_at": manifest["updated_at"], "workers": workers,
+                                 "episodes_planned": len(specs)})
+    atomic_write_json(out / MANIFEST_NAME, manifest)
+
+    chunks = split_by_group(specs, workers) if specs else []
+    jobs = [
+        RolloutJob(
+            env_id=env_id,
+            env_kwargs=env_kwargs,
+            policy=policy,
+            episodes=chunk,
+            out=str(out),
+            run_id=run_id,
+            iteration=int(iteration),
+            run_metadata=run_metadata,
+            part_prefix=f"{session}-w{k}",
+            rows_per_part=rows_per_part,
+            batch_size=batch_size or group_size,
+            max_steps=max_steps,
+        )
+        for k, chunk in enumerate(chunks)
+    ]
+    total = len(specs)
+    finished = 0
+
+    def on_done(n: int) -> None:
+        nonlocal finished
+        finished += n
+        if progress is not None:
+            progress(finished, total)
+
+    start = time.perf_counter()
+    if len(jobs) <= 1:
+        results = [run_episodes(job, progress=on_done) for job in jobs]
+    else:
+        results = _run_workers(jobs, on_done)
+    seconds = time.perf_counter() - start
+
+    session_episodes = sum(r.episodes for r in results)
+    session_steps = sum(r.steps for r in results)
+    manifest["status"] = "complete"
+    manifest["updated_at"] = _now()
+    manifest["sessions"][-1].update(
+        {
+            "finished_at": manifest["updated_at"],
+            "episodes": session_episodes,
+            "failed": sum(r.failed for r in results),
+            "steps": session_steps,
+            "seconds": round(seconds, 3),
+        }
+    )
+    atomic_write_json(out / MANIFEST_NAME, manifest)
+    return summarize_run(out, run_id, session_episodes, session_steps, seconds)
+
+
+__all__ = ["rollout", "SEED_RULE", "resolved_env_config"]

@@ -1,0 +1,182 @@
+"""Crash-safe Parquet parts: buffered complete episodes, written to a temporary name, then renamed.
+
+A run folder holds ``part-*.parquet`` files, ``manifest.json`` and, when episodes failed,
+``failures.jsonl``. A part becomes visible under its final name only once it is completely written
+(``os.replace`` of a hidden temporary file), and it only ever holds whole episodes, so a rollout killed at
+any moment leaves a folder whose visible parts all read cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Mapping
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .schema import LOG_SCHEMA, REQUIRED_COLUMNS, RUN_METADATA_KEY, schema_with_metadata
+
+#: Rows buffered before a part is written. ~10 steps per episode, so a part holds a few hundred
+#: episodes: large enough that the per-part cost (Parquet footer, zstd setup, rename) is negligible,
+#: small enough that a crash loses little work.
+DEFAULT_ROWS_PER_PART = 4096
+
+#: A part is also written once its text columns exceed this many bytes (long observations).
+DEFAULT_BYTES_PER_PART = 64 * 1024 * 1024
+
+ZSTD_LEVEL = 3
+
+TMP_PREFIX = ".tmp-"
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old file or the complete new one."""
+    path = Path(path)
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{secrets.token_hex(4)}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """``atomic_write_bytes`` of ``obj`` as indented, key-sorted JSON."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def episode_table(columns: Mapping[str, list], metadata: Mapping[str, str] | None = None) -> pa.Table:
+    """A pyarrow table of the log schema from a dict ``column -> list of values`` (all required columns)."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise ValueError(f"trajectory rows lack required column(s) {missing}")
+    schema = schema_with_metadata(dict(metadata)) if metadata else LOG_SCHEMA
+    return pa.Table.from_pydict({c: columns[c] for c in REQUIRED_COLUMNS}, schema=schema)
+
+
+class PartWriter:
+    """Buffers complete episodes and writes them as ``part-{prefix}-{seq:05d}.parquet`` in ``out_dir``.
+
+    Args:
+        out_dir: the run folder (created if needed).
+        run_metadata: the run's metadata (JSON-serialisable dict), stored under ``proxmo.run`` in every
+            part's key-value metadata so a part copied out of its folder still says where it came from.
+        prefix: distinguishes the writers of one run folder (one per worker and session); it must be
+            unique per writer, e.g. ``f"{session}-w{worker}"``.
+        rows_per_part: rows buffered before a part is written (default 4096).
+        bytes_per_part: text bytes buffered before a part is written (default 64 MiB).
+
+    Use ``add_episode(columns)`` with one whole episode (dict column -> list, one entry per step), and
+    ``close()`` (or the context manager) to write the remainder. Nothing is written for an empty buffer.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike[str],
+        run_metadata: Mapping[str, Any],
+        prefix: str,
+        rows_per_part: int = DEFAULT_ROWS_PER_PART,
+        bytes_per_part: int = DEFAULT_BYTES_PER_PART,
+    ) -> None:
+        if rows_per_part < 1:
+            raise ValueError(f"rows_per_part must be >= 1, got {rows_per_part}")
+        if not prefix or "/" in prefix or os.sep in prefix:
+            raise ValueError(f"prefix must be a non-empty file-name fragment, got {prefix!r}")
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.prefix = prefix
+        self.rows_per_part = int(rows_per_part)
+        self.bytes_per_part = int(bytes_per_part)
+        self._metadata = {RUN_METADATA_KEY: json.dumps(dict(run_metadata), sort_keys=True)}
+        self._buffer: dict[str, list] = {c: [] for c in REQUIRED_COLUMNS}
+        self._rows = 0
+        self._bytes = 0
+        self._seq = 0
+        self.parts: list[Path] = []
+        self.rows_written = 0
+        self.episodes_written = 0
+        self._buffered_episodes = 0
+        self._closed = False
+
+    @property
+    def buffered_rows(self) -> int:
+        return self._rows
+
+    def add_episode(self, columns: Mapping[str, list]) -> None:
+        """Buffer one complete episode (dict column -> list with one entry per step); may write a part."""
+        if self._closed:
+            raise ValueError("PartWriter is closed")
+        n = len(columns["step"])
+        for name in REQUIRED_COLUMNS:
+            values = columns[name]
+            if len(values) != n:
+                raise ValueError(f"episode column {name!r} has {len(values)} values, expected {n}")
+            self._buffer[name].extend(values)
+        self._rows += n
+        self._buffered_episodes += 1
+        self._bytes += sum(len(o) for o in columns["observation"])
+        if self._rows >= self.rows_per_part or self._bytes >= self.bytes_per_part:
+            self.flush()
+
+    def flush(self) -> Path | None:
+        """Write the buffered episodes as one part (temporary name, fsync, rename); return its path."""
+        if self._rows == 0:
+            return None
+        table = episode_table(self._buffer, self._metadata)
+        final = self.out_dir / f"part-{self.prefix}-{self._seq:05d}.parquet"
+        tmp = self.out_dir / f"{TMP_PREFIX}{final.name}"
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh, compression="zstd", compression_level=ZSTD_LEVEL)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+        self._seq += 1
+        self.parts.append(final)
+        self.rows_written += self._rows
+        self.episodes_written += self._buffered_episodes
+        self._buffer = {c: [] for c in REQUIRED_COLUMNS}
+        self._rows = self._bytes = self._buffered_episodes = 0
+        return final
+
+    def close(self) -> None:
+        """Write what is buffered; further ``add_episode`` calls raise."""
+        if not self._closed:
+            self.flush()
+            self._closed = True
+
+    def __enter__(self) -> "PartWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def remove_stale_temporaries(out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Delete temporary files a killed writer left in ``out_dir``; return what was removed."""
+    removed = []
+    for p in Path(out_dir).glob(f"{TMP_PREFIX}*"):
+        p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
+def read_run_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``proxmo.run`` metadata of one Parquet file (``{}`` when it has none)."""
+    meta = pq.read_schema(path).metadata or {}
+    raw = meta.get(RUN_METADATA_KEY.encode())
+    return json.loads(raw) if raw else {}
+
+
+__all__ = [
+    "DEFAULT_ROWS_PER_PART",
+    "DEFAULT_BYTES_PER_PART",
+    "PartWriter",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "episode_table",
+    "remove_stale_temporaries",
+    "read_run_metadata",
+]
