@@ -188,15 +188,17 @@ def rollout(
         if task_ids is None:
             raise ValueError(f"{env_id}: env has no task_ids; the rollout runner needs a proxmo/* env (env-api.md)")
         env_config = resolved_env_config(probe, env_kwargs)
+        # "module:proxmo/X-v0" makes the same env as "proxmo/X-v0"; rows carry the plain id.
+        log_env_id = probe.spec.id if probe.spec is not None else env_id
     finally:
         probe.close()
     task_list = resolve_tasks(tasks, list(task_ids))
 
     digest = config_digest(
-        {"env_id": env_id, "env_kwargs": env_kwargs, "policy": policy_desc, "seed": seed, "max_steps": max_steps}
+        {"env_id": log_env_id, "env_kwargs": env_kwargs, "policy": policy_desc, "seed": seed, "max_steps": max_steps}
     )
     config = {
-        "env_id": env_id,
+        "env_id": log_env_id,
         "env_kwargs": env_kwargs,
         "tasks": [[i, t] for i, t in task_list],
         "group_size": int(group_size),
@@ -224,6 +226,7 @@ def rollout(
             "schema_version": SCHEMA_VERSION,
             "run_id": f"{out.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}",
             **config,
+            "make_id": env_id,
             "env_config": env_config,
             "seeds": {"seed": int(seed), "rule": SEED_RULE},
             "package_version": _package_version(),
@@ -234,7 +237,7 @@ def rollout(
     run_metadata = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
-        "env_id": env_id,
+        "env_id": log_env_id,
         "env_kwargs": env_kwargs,
         "env_config": manifest.get("env_config", env_config),
         "package_version": manifest.get("package_version", _package_version()),
@@ -267,6 +270,7 @@ def rollout(
             out=str(out),
             run_id=run_id,
             iteration=int(iteration),
+            log_env_id=log_env_id,
             run_metadata=run_metadata,
             part_prefix=f"{session}-w{k}",
             rows_per_part=rows_per_part,

@@ -45,6 +45,7 @@ class RolloutJob:
     out: str
     run_id: str
     iteration: int
+    log_env_id: str
     run_metadata: dict[str, Any]
     part_prefix: str
     rows_per_part: int = DEFAULT_ROWS_PER_PART
@@ -69,7 +70,7 @@ def _make_env(job: RolloutJob) -> TrajectoryRecorder:
     env = gym.make(job.env_id, **job.env_kwargs)
     if job.max_steps is not None:
         env = gym.wrappers.TimeLimit(env, max_episode_steps=job.max_steps)
-    return TrajectoryRecorder(env, run_id=job.run_id, env_id=job.env_id, iteration=job.iteration)
+    return TrajectoryRecorder(env, run_id=job.run_id, env_id=job.log_env_id, iteration=job.iteration)
 
 
 def _reset(env: TrajectoryRecorder, spec: EpisodeSpec, iteration: int):
@@ -239,7 +240,7 @@ def _run_batched(job, policy, writer, result, progress, parent_pid) -> None:
 def worker_main(job: RolloutJob, worker: int, queue: Any, parent_pid: int) -> None:
     """Entry point of a ``spawn`` worker process: run the job, report progress and the result on ``queue``."""
     try:
-        result = run_episodes(job, progress=lambda n: queue.put(("progress", worker, n)), parent_pid=parent_pid)
+        result = run_episodes(job, progress=lambda n: queue.put(("progress", worker, n, None)), parent_pid=parent_pid)
     except BaseException as err:  # noqa: BLE001 - reported to the runner, which raises it
         queue.put(("error", worker, f"{type(err).__name__}: {err}", traceback.format_exc()))
         raise
