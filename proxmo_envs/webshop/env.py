@@ -156,6 +156,9 @@ class WebShopEnv(gym.Env):
             "page": s.page,
             "selected_options": dict(s.options),
             "asin": s.asin,
+            "product_options": (
+                {k: list(v) for k, v in self._tasks.catalog.catalog.by_asin[s.asin].options.items()} if s.asin else {}
+            ),
             "step": self._steps,
         }
         if parts is not None:
