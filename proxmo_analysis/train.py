@@ -1,0 +1,326 @@
+"""The training loop: rollout → Parquet log → credit assignment → PPO update, with held-out evaluation.
+
+Each iteration ``k`` (1-based) samples ``tasks`` training tasks, runs ``group_size`` episodes of each with
+the current policy through the rollout runner (``out/rollouts/iter-KKKK``), reads the run, scores it with
+the chosen credit method and takes one PPO update. Before the first iteration and every ``eval_every``
+iterations (and after the last) the greedy policy plays the first ``eval_tasks`` tasks of the held-out
+split once each (``out/eval/iter-KKKK``). Everything lands in ``out/``:
+
+* ``metrics.csv`` — one row per iteration (row 0: the untrained policy's evaluation);
+* ``learning_curve.png`` — training and held-out success (and score) against iterations;
+* ``checkpoints/last.pt`` (every iteration) and ``checkpoints/iter-KKKK.pt`` (at evaluations);
+* ``config.json`` — the configuration the run was started with.
+
+``resume=True`` continues from ``checkpoints/last.pt`` (the policy, its PPO reference, Adam's state and
+the metrics so far); an interrupted rollout folder of the next iteration is completed, not restarted.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from proxmo_analysis.policy import PPOConfig, build_policy, load_checkpoint, ppo_update, save_checkpoint
+from proxmo_analysis.policy.ppo import make_optimizer
+
+#: The split each known env trains and evaluates on (ALFWorld: evaluation on unseen rooms).
+DEFAULT_SPLITS = {
+    "proxmo/WebShop-v0": ("train", "test"),
+    "proxmo/ALFWorld-v0": ("train", "eval_out_of_distribution"),
+}
+#: Short names of the credit methods accepted by ``method`` (besides the plain ``score`` names).
+METHOD_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "grpo": ("grpo", {}),
+    "grpo_mean": ("grpo_mean", {}),
+    "rloo": ("rloo", {}),
+    "gigpo": ("gigpo", {}),
+    "gigpo_wo_std": ("gigpo", {"normalize_std": False}),
+    "proxmo": ("proxmo", {}),
+    "proxmo_wo_psc": ("proxmo", {"psc": False}),
+    "proxmo_wo_psa": ("proxmo", {"psa": False}),
+}
+CHECKPOINT = "last.pt"
+
+
+@dataclass
+class TrainConfig:
+    """Configuration of :func:`train` (defaults: the README's main job, ~10 min on 2 cores)."""
+
+    env_id: str = "proxmo/WebShop-v0"
+    method: str = "proxmo"  # a key of METHOD_ALIASES
+    credit: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments of proxmo_analysis.score
+    iterations: int = 20
+    tasks: int = 16  # training tasks sampled per iteration
+    group_size: int = 8  # N episodes per task (the task group)
+    policy: str = "scorer"  # policy backend: "scorer" or "causal_lm"
+    policy_config: dict[str, Any] = field(default_factory=dict)  # ScorerConfig / CausalLMConfig fields
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    eval_every: int = 5
+    eval_tasks: int = 50  # first n tasks of the held-out split, one greedy episode each
+    seed: int = 0
+    out: str = "runs/train"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # shared gym.make kwargs
+    train_split: str | None = None  # None: DEFAULT_SPLITS of the env (no split kwarg for unknown envs)
+    eval_split: str | None = None
+    workers: int = 1  # rollout worker processes
+    max_steps: int | None = None  # extra step cap over the env's own
+
+    def __post_init__(self) -> None:
+        if isinstance(self.ppo, dict):
+            self.ppo = PPOConfig(**self.ppo)
+        if self.method not in METHOD_ALIASES:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHOD_ALIASES)}")
+        for name in ("iterations", "tasks", "group_size", "eval_every", "eval_tasks", "workers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (0 if name in ("iterations", "eval_tasks") else 1):
+                raise ValueError(f"TrainConfig.{name} must be a positive int, got {value!r}")
+
+    def split_kwargs(self, which: str) -> dict[str, Any]:
+        """gym.make kwargs of the training (``which="train"``) or held-out (``"eval"``) environment."""
+        defaults = DEFAULT_SPLITS.get(self.env_id)
+        split = self.train_split if which == "train" else self.eval_split
+        if split is None and defaults is not None:
+            split = defaults[0] if which == "train" else defaults[1]
+        kwargs = dict(self.env_kwargs)
+        if split is not None:
+            kwargs["split"] = split
+        return kwargs
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+METRIC_FIELDS = [
+    "iteration", "episodes", "train_success", "train_score", "train_length", "invalid_rate",
+    "loss", "pg_loss", "kl", "entropy", "clip_frac", "grad_norm",
+    "rollout_s", "score_s", "update_s", "iteration_s",
+    "eval_success", "eval_score", "eval_length", "eval_s",
+]
+
+
+def task_sample(seed: int, iteration: int, n_tasks: int, task_count: int) -> list[int]:
+    """The training task indices of one iteration: ``n_tasks`` distinct indices, reproducible from
+    ``(seed, iteration)`` (with replacement only when the split has fewer tasks than asked)."""
+    rng = np.random.default_rng([int(seed), int(iteration)])
+    picked = rng.choice(task_count, size=n_tasks, replace=n_tasks > task_count)
+    return sorted(int(i) for i in picked)
+
+
+def _task_count(env_id: str, kwargs: dict[str, Any]) -> int:
+    import gymnasium as gym
+
+    import proxmo_envs  # noqa: F401  (registers the ids)
+
+    env = gym.make(env_id, **kwargs)
+    try:
+        count = getattr(env.unwrapped, "task_count", None)
+    finally:
+        env.close()
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f"{env_id} ({kwargs}) exposes no positive task_count; it cannot be trained on")
+    return count
+
+
+def score_run(df, method: str, credit: dict[str, Any]):
+    """``proxmo_analysis.score`` with the method alias resolved (``proxmo_wo_psa`` → proxmo, psa=False)."""
+    from proxmo_analysis import credit as credit_pkg
+
+    name, extra = METHOD_ALIASES[method]
+    return credit_pkg.score(df, method=name, **{**extra, **credit})
+
+
+def _episode_stats(summary) -> dict[str, float]:
+    return {
+        "episodes": summary.episodes,
+        "success": summary.success_rate,
+        "score": summary.mean_score,
+        "length": summary.mean_length,
+        "invalid_rate": summary.invalid_action_rate,
+    }
+
+
+class Trainer:
+    """One training run in ``config.out`` (see the module docstring). Use :func:`train` for the whole loop."""
+
+    def __init__(self, config: TrainConfig, resume: bool = False):
+        self.config = config
+        self.out = Path(config.out)
+        ck_path = self.out / "checkpoints" / CHECKPOINT
+        if resume and ck_path.is_file():
+            ck = load_checkpoint(ck_path, seed=config.seed)
+            saved = ck.extra.get("config", {})
+            for key in ("env_id", "method", "policy", "group_size", "tasks", "seed"):
+                if key in saved and saved[key] != getattr(config, key):
+                    raise ValueError(
+                        f"{ck_path}: cannot resume, {key} differs (checkpoint: {saved[key]!r}, now: "
+                        f"{getattr(config, key)!r})"
+                    )
+            self.policy = ck.policy
+            self.ref = ck.ref_policy or self.policy.clone_frozen()
+            self.optimizer = make_optimizer(self.policy, config.ppo)
+            if ck.optimizer_state is not None:
+                self.optimizer.load_state_dict(ck.optimizer_state)
+            self.done = int(ck.extra.get("iteration", 0))
+            self.metrics: list[dict[str, Any]] = list(ck.extra.get("metrics", []))
+        else:
+            if not resume and self.out.exists() and (ck_path.is_file() or (self.out / "metrics.csv").exists()):
+                raise ValueError(f"{self.out} already holds a training run; pass resume=True (--resume) or another --out")
+            self.policy = build_policy(config.policy, config.policy_config, seed=config.seed)
+            self.ref = self.policy.clone_frozen()
+            self.optimizer = make_optimizer(self.policy, config.ppo)
+            self.done = 0
+            self.metrics = []
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(json.dumps(config.to_dict(), indent=2, default=str) + "\n")
+        self.train_kwargs = config.split_kwargs("train")
+        self.eval_kwargs = config.split_kwargs("eval")
+        self.train_task_count = _task_count(config.env_id, self.train_kwargs)
+
+    # ---- pieces ---------------------------------------------------------------------------------------
+    def _rollout(self, folder: Path, env_kwargs: dict, policy, tasks, group_size: int, iteration: int):
+        from proxmo_envs.rollout import rollout
+
+        # A folder left by an interrupted run is completed with the same seeds, not restarted.
+        resume = (folder / "manifest.json").is_file()
+        return rollout(
+            self.config.env_id, env_kwargs, policy, tasks, group_size, folder, workers=self.config.workers, seed=self.config.seed,
+            iteration=iteration, resume=resume, max_steps=self.config.max_steps,
+        )
+
+    def evaluate(self, iteration: int) -> dict[str, float]:
+        """Greedy held-out evaluation of the current policy on the first ``eval_tasks`` tasks."""
+        folder = self.out / "eval" / f"iter-{iteration:04d}"
+        t0 = time.perf_counter()
+        eval_count = _task_count(self.config.env_id, self.eval_kwargs)
+        n = min(self.config.eval_tasks, eval_count)
+        summary = self._rollout(folder, self.eval_kwargs, self.policy.episodic(greedy=True), list(range(n)), 1, iteration)
+        stats = _episode_stats(summary)
+        return {
+            "eval_success": stats["success"],
+            "eval_score": stats["score"],
+            "eval_length": stats["length"],
+            "eval_s": time.perf_counter() - t0,
+        }
+
+    def step(self, iteration: int) -> dict[str, Any]:
+        """Rollout, score and update of 1-based ``iteration``; returns its metrics row (no evaluation)."""
+        from proxmo_analysis.logs import read_log
+
+        cfg = self.config
+        t0 = time.perf_counter()
+        folder = self.out / "rollouts" / f"iter-{iteration:04d}"
+        tasks = task_sample(cfg.seed, iteration, cfg.tasks, self.train_task_count)
+        summary = self._rollout(folder, self.train_kwargs, self.policy.episodic(greedy=False), tasks, cfg.group_size, iteration)
+        t1 = time.perf_counter()
+        if summary.episodes == 0:
+            raise RuntimeError(f"iteration {iteration}: every episode failed; see {folder / 'failures.jsonl'}")
+        df = read_log(folder)
+        scored = score_run(df, cfg.method, cfg.credit)
+        t2 = time.perf_counter()
+        ppo_cfg = dataclasses.replace(cfg.ppo, seed=cfg.ppo.seed + iteration)
+        upd = ppo_update(self.policy, scored, ppo_cfg, ref_policy=self.ref, optimizer=self.optimizer)
+        t3 = time.perf_counter()
+        stats = _episode_stats(summary)
+        return {
+            "iteration": iteration,
+            "episodes": stats["episodes"],
+            "train_success": stats["success"],
+            "train_score": stats["score"],
+            "train_length": stats["length"],
+            "invalid_rate": stats["invalid_rate"],
+            **{k: upd.get(k, math.nan) for k in ("loss", "pg_loss", "kl", "entropy", "clip_frac", "grad_norm")},
+            "rollout_s": t1 - t0,
+            "score_s": t2 - t1,
+            "update_s": t3 - t2,
+            "iteration_s": t3 - t0,
+        }
+
+    def save(self) -> None:
+        extra = {"iteration": self.done, "metrics": self.metrics, "config": self.config.to_dict()}
+        save_checkpoint(self.out / "checkpoints" / CHECKPOINT, self.policy, self.ref, self.optimizer, extra)
+        write_metrics(self.out / "metrics.csv", self.metrics)
+
+    def run(self, on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+        """Run the remaining iterations; ``on_row(row)`` is called after each metrics row."""
+        cfg = self.config
+        if self.done == 0 and not any(r["iteration"] == 0 for r in self.metrics):
+            row = {"iteration": 0, **self.evaluate(0)}
+            self.metrics.append(row)
+            self.save()
+            if on_row:
+                on_row(row)
+        for iteration in range(self.done + 1, cfg.iterations + 1):
+            row = self.step(iteration)
+            self.done = iteration
+            if iteration % cfg.eval_every == 0 or iteration == cfg.iterations:
+                row.update(self.evaluate(iteration))
+            self.metrics.append(row)
+            self.save()
+            if "eval_success" in row:
+                shutil.copyfile(self.out / "checkpoints" / CHECKPOINT, self.out / "checkpoints" / f"iter-{iteration:04d}.pt")
+            if on_row:
+                on_row(row)
+        plot_learning_curve(self.metrics, self.out / "learning_curve.png", title=f"{cfg.env_id} · {cfg.method} · seed {cfg.seed}")
+        return self.metrics
+
+
+def train(config: TrainConfig, resume: bool = False, on_row: Callable[[dict[str, Any]], None] | None = None):
+    """Run a whole training (see the module docstring); returns the metrics rows."""
+    return Trainer(config, resume=resume).run(on_row=on_row)
+
+
+def write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
+    """``metrics.csv``: one row per iteration, columns :data:`METRIC_FIELDS` (blank where not measured)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _fmt(row.get(k)) for k in METRIC_FIELDS})
+    tmp.replace(path)
+
+
+def _fmt(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6g}"
+    return value
+
+
+def plot_learning_curve(rows: list[dict[str, Any]], path: Path, title: str = "") -> Path:
+    """Training and held-out success rate (left) and score (right) against the iteration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, label in ((axes[0], "success", "success rate"), (axes[1], "score", "mean task score")):
+        tr = [(r["iteration"], r[f"train_{key}"]) for r in rows if r.get(f"train_{key}") is not None]
+        ev = [(r["iteration"], r[f"eval_{key}"]) for r in rows if r.get(f"eval_{key}") is not None]
+        if tr:
+            ax.plot(*zip(*tr), marker=".", label=f"training rollouts (sampled)")
+        if ev:
+            ax.plot(*zip(*ev), marker="o", label=f"held-out (greedy)")
+        ax.set_xlabel("iteration (PPO updates)")
+        ax.set_ylabel(label)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
