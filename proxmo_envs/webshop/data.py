@@ -92,9 +92,13 @@ def get_catalog(catalog: str | Path = EMBEDDED, cache_dir: Path | None = None) -
         cat = load_catalog(folder)
         index = SearchIndex.load_or_build(cat.products, cat.data_hash, cache_dir)
         views = {p.asin: ProductView.of(p) for p in cat.products}
-        longest = max((len(v.item_text) + len(v.description_text) + len(v.features_text) + len(v.reviews_text)
-                       for v in views.values()), default=0)
-        data = CatalogData(cat, index, views, _charset(cat), max_text=max(1 << 16, 2 * longest + 10 * 1024))
+        # an observation is a header (instruction) plus one page body: bound both generously
+        body = max((max(len(v.item_text), len(v.description_text), len(v.features_text), len(v.reviews_text),
+                        10 * len(v.result_text)) for v in views.values()), default=0)
+        ins = max((len(p.instruction_text or "") for p in cat.products), default=0)
+        ins = max([ins] + [len(str(h.get("instruction", ""))) for p in cat.products for h in p.human_instructions
+                           if isinstance(h, dict)])
+        data = CatalogData(cat, index, views, _charset(cat), max_text=max(1 << 16, 2 * (body + ins) + 4096))
         _CATALOGS[key] = data
         return data
 

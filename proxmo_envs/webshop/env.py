@@ -21,6 +21,7 @@ from gymnasium import spaces
 from .data import EMBEDDED, get_tasks
 from .engine import Session
 from .nouns import NounExtractorSpec, resolve_noun_extractor
+from .textspace import SharedText
 
 REWARD_PART_KEYS = ("r_type", "r_att", "r_option", "r_price", "query_match", "category_match", "title_score")
 SEARCH_PLACEHOLDER = "search[<query>]"
@@ -72,7 +73,7 @@ class WebShopEnv(gym.Env):
         weights = np.array([all_goals[i].weight for i in self._goal_indices], dtype=np.float64)
         self._cum_weights = np.cumsum(weights) / weights.sum()
         cat = self._tasks.catalog
-        self.observation_space = spaces.Text(max_length=cat.max_text, min_length=0, charset=cat.charset)
+        self.observation_space = SharedText(max_length=cat.max_text, min_length=0, charset=cat.charset)
         self.action_space = spaces.Text(max_length=ACTION_MAX_LENGTH, min_length=0, charset=cat.charset)
         self._session: Session | None = None
         self._goal_pos = 0
