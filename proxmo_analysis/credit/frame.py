@@ -25,7 +25,7 @@ def dense_codes(series: pl.Series) -> np.ndarray:
 class StepRows:
     """Step rows of one or more task groups, each trajectory contiguous; shapes are (n_rows,).
 
-    ``group`` / ``episode`` / ``batch`` are dense integer codes; every episode's rows are contiguous and
+    ``group`` / ``episode`` are dense integer codes, ``batch`` the integer ``iteration`` (0 without one); every episode's rows are contiguous and
     in increasing ``step`` order (episodes themselves in any order). ``observation`` is None when the method does not need it.
     """
 
@@ -128,7 +128,9 @@ def prepare_rows(
     won = _boolean(df, "won", where) if need_won else np.zeros(n, dtype=bool)
     invalid = _boolean(df, "invalid_action", where) if need_invalid else np.zeros(n, dtype=bool)
     if "iteration" in df.columns and df.get_column("iteration").null_count() == 0:
-        batch = dense_codes(df.get_column("iteration"))
+        it = df.get_column("iteration")
+        # raw values, so statistics fitted per iteration elsewhere (streaming, workers) find their batch
+        batch = it.cast(pl.Int64).to_numpy() if it.dtype.is_integer() else dense_codes(it)
     else:
         batch = np.zeros(n, dtype=np.int64)
     observation = None

@@ -14,8 +14,6 @@ from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.preprocessing import normalize
 
 
 @dataclass(frozen=True)
@@ -42,6 +40,8 @@ def count_terms(texts: Sequence[str], multiplicity: np.ndarray | None = None) ->
     mult = np.ones(len(texts)) if multiplicity is None else np.asarray(multiplicity, dtype=np.float64)
     if not len(texts):
         return TermCounts.empty(), sp.csr_matrix((0, 0))
+    from sklearn.feature_extraction.text import CountVectorizer  # deferred: importing sklearn takes ~1 s
+
     vectorizer = CountVectorizer(dtype=np.float64)
     try:
         x = vectorizer.fit_transform(texts).tocsr()
@@ -105,6 +105,8 @@ class TfidfStats:
     def weigh(self, counts_matrix: sp.csr_matrix, norm_eps: float = 0.0) -> sp.csr_matrix:
         """TF-IDF rows from a count matrix already in this model's columns: idf weights, L2 norm
         (zero rows stay zero), then ``v / (|v| + norm_eps)`` when ``norm_eps`` > 0 (the reference)."""
+        from sklearn.preprocessing import normalize
+
         x = sp.csr_matrix(counts_matrix, dtype=np.float64, copy=True)
         if x.shape[1]:
             x.data *= self.idf[x.indices]
@@ -118,6 +120,8 @@ class TfidfStats:
         """TF-IDF rows of ``texts``, shape (len(texts), n_kept_terms), CSR float64."""
         if self.is_empty:
             return sp.csr_matrix((len(texts), 0))
+        from sklearn.feature_extraction.text import CountVectorizer
+
         counts = CountVectorizer(vocabulary=self.vocabulary, dtype=np.float64).transform(texts)
         return self.weigh(counts, norm_eps)
 
