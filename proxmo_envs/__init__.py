@@ -30,3 +30,15 @@ def _register() -> None:
 _register()
 
 __all__ = ["WEBSHOP_ID", "ALFWORLD_ID", "__version__"]
+
+
+# Trajectory-log exports, imported on first use so `import proxmo_envs` stays cheap (no pyarrow).
+_LAZY_EXPORTS = {"TrajectoryRecorder": "proxmo_envs.trajlog", "PartWriter": "proxmo_envs.trajlog"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY_EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY_EXPORTS[name]), name)
+    raise AttributeError(f"module 'proxmo_envs' has no attribute {name!r}")
