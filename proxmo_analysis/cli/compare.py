@@ -1,0 +1,95 @@
+"""``proxmo compare RUN``: advantage statistics per method, exact-match singleton share, correlations."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from .score import METHOD_NAMES, add_method_options, config_from_args
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare", help="compare credit-assignment methods on one run",
+        description="Score a run with several methods (in memory) and print, per method, advantage "
+                    "statistics; the share of singleton step groups under exact anchor matching; and the "
+                    "correlation between the methods' advantages. Method flags apply where the method "
+                    "has that parameter.")
+    parser.add_argument("run", help="run folder or Parquet file")
+    parser.add_argument("--methods", default=",".join(METHOD_NAMES),
+                        help=f"comma-separated methods (default: {','.join(METHOD_NAMES)})")
+    parser.add_argument("--workers", type=int, default=1, help="processes for gigpo/proxmo (1)")
+    add_method_options(parser)
+    parser.set_defaults(func=run)
+
+
+def singleton_shares(df) -> dict[str, float]:
+    """Share of step rows alone in their exact-match step group: over all steps of the task group
+    (GiGPO's grouping) and within the same step index (the paper's PSA candidates)."""
+    import polars as pl
+
+    out = {}
+    for name, keys in (("all_steps", ["group_id", "observation"]), ("same_step", ["group_id", "step", "observation"])):
+        size = df.select(pl.len().over(keys).alias("n"))["n"]
+        out[name] = float((size == 1).mean()) if df.height else 0.0
+    return out
+
+
+def compare_methods(df, methods: list[str], config: dict, workers: int = 1) -> dict:
+    """Per method: advantage columns; per method pair: Pearson correlation of ``advantage``."""
+    import dataclasses
+
+    from proxmo_analysis.credit.score import METHODS, get_method, score
+
+    results = {}
+    for name in methods:
+        fields = {f.name for f in dataclasses.fields(get_method(name).config)}
+        results[name] = score(df, name, workers=workers, **{k: v for k, v in config.items() if k in fields})
+    unknown = [k for k in config if not any(k in {f.name for f in dataclasses.fields(METHODS[m].config)}
+                                            for m in methods)]
+    if unknown:
+        raise ValueError(f"parameter(s) {', '.join(unknown)} belong to none of the methods {', '.join(methods)}")
+    adv = {m: r["advantage"].to_numpy().astype(np.float64) for m, r in results.items()}
+    corr = {}
+    for a in methods:
+        for b in methods:
+            x, y = adv[a], adv[b]
+            corr[(a, b)] = float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else float("nan")
+    return {"scored": results, "advantage": adv, "correlation": corr}
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from proxmo_analysis.logs import read_log
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in methods if m not in METHOD_NAMES]
+    if bad or not methods:
+        raise ValueError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(METHOD_NAMES)}")
+    df = read_log(args.run)
+    result = compare_methods(df, methods, config_from_args(args), args.workers)
+    console = Console()
+    shares = singleton_shares(df)
+    console.print(f"{df.height} step rows, {df['group_id'].n_unique()} task groups, "
+                  f"{df['episode_id'].n_unique()} trajectories. Singleton step groups under exact matching: "
+                  f"{shares['all_steps']:.1%} (any step), {shares['same_step']:.1%} (same step).")
+    stats = Table(title="advantage per method")
+    for col in ("method", "mean", "std", "min", "max", "|A|>0", "episode std", "step std"):
+        stats.add_column(col, justify="right")
+    for m in methods:
+        a, r = result["advantage"][m], result["scored"][m]
+        stats.add_row(m, f"{a.mean():.4f}", f"{a.std():.4f}", f"{a.min():.4f}", f"{a.max():.4f}",
+                      f"{(np.abs(a) > 0).mean():.1%}", f"{r['adv_episode'].std():.4f}",
+                      f"{r['adv_step'].std():.4f}")
+    console.print(stats)
+    corr = Table(title="Pearson correlation of advantages")
+    corr.add_column("")
+    for m in methods:
+        corr.add_column(m, justify="right")
+    for a in methods:
+        corr.add_row(a, *[f"{result['correlation'][(a, b)]:.3f}" for b in methods])
+    console.print(corr)
+    return 0
