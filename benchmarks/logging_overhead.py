@@ -53,6 +53,28 @@ def play(env, tasks: int, group_size: int, recorder=None) -> tuple[int, float]:
     return steps, busy
 
 
+def _timed(env):
+    """``env`` inside a wrapper that sums the seconds its own reset/step take (to split the logged arm)."""
+    import gymnasium as gym
+
+    class Timed(gym.Wrapper):
+        seconds = 0.0
+
+        def reset(self, **kwargs):
+            t0 = time.perf_counter()
+            out = self.env.reset(**kwargs)
+            Timed.seconds += time.perf_counter() - t0
+            return out
+
+        def step(self, action):
+            t0 = time.perf_counter()
+            out = self.env.step(action)
+            Timed.seconds += time.perf_counter() - t0
+            return out
+
+    return Timed(env)
+
+
 def run_arm(arm: str, tasks: int, group_size: int, rows_per_part: int) -> dict:
     """One arm in this process (called in a fresh subprocess by ``main``)."""
     import gymnasium as gym
@@ -72,14 +94,16 @@ def run_arm(arm: str, tasks: int, group_size: int, rows_per_part: int) -> dict:
     import_seconds = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         writer = PartWriter(tmp, {"env_id": ENV_ID, "benchmark": "logging_overhead"}, "bench", rows_per_part)
-        rec = TrajectoryRecorder(env, sink=writer.add_episode, run_id="bench")
+        timed = _timed(env)
+        rec = TrajectoryRecorder(timed, sink=writer.add_episode, run_id="bench")
         steps, busy = play(rec, tasks, group_size, recorder=rec)
         t0 = time.perf_counter()
         writer.close()  # the last part is part of the logging cost
         busy += time.perf_counter() - t0
         parts = list(Path(tmp).glob("part-*.parquet"))
         size = sum(p.stat().st_size for p in parts)
-    return {"steps": steps, "seconds": busy, "parts": len(parts), "bytes": size, "import_seconds": import_seconds}
+    return {"steps": steps, "seconds": busy, "env_seconds": type(timed).seconds, "parts": len(parts), "bytes": size,
+            "import_seconds": import_seconds}
 
 
 def main() -> None:
@@ -121,6 +145,12 @@ def main() -> None:
     print(f"{'env + recorder + Parquet writer':<36}{t_logged:>10.3f}{1e3 * t_logged / steps:>10.3f}")
     print(f"{'ratio (logged / alone)':<36}{t_logged / t_plain:>10.3f}   overhead {100 * (t_logged / t_plain - 1):+.1f}% "
           "(target <= +10%)")
+    t_env = statistics.median(r["env_seconds"] for r in logged)
+    t_log = statistics.median(r["seconds"] - r["env_seconds"] for r in logged)
+    print("split of the logged arm (same process, same episodes; immune to machine noise):")
+    print(f"{'  env reset+step inside the recorder':<36}{t_env:>10.3f}{1e3 * t_env / steps:>10.3f}")
+    print(f"{'  recorder + writer (incl. parts)':<36}{t_log:>10.3f}{1e3 * t_log / steps:>10.3f}")
+    print(f"{'  ratio (env + logging) / env':<36}{(t_env + t_log) / t_env:>10.3f}   overhead {100 * t_log / t_env:+.1f}%")
     print(f"{'one-time pyarrow import (per process)':<36}{statistics.median(r['import_seconds'] for r in logged):>10.3f}")
 
 

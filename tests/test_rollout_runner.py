@@ -193,6 +193,8 @@ def test_bad_arguments(tmp_path):
         rollout(TOY_MAKE_ID, {}, "greedy", tasks=1, group_size=1, out=tmp_path / "x")
     with pytest.raises(ValueError, match="workers must be"):
         rollout(TOY_MAKE_ID, {}, "random", tasks=1, group_size=1, out=tmp_path / "y", workers=0)
+    with pytest.raises(ValueError, match="env 'proxmo/Nope-v0'"):
+        rollout("proxmo/Nope-v0", {}, "random", tasks=1, group_size=1, out=tmp_path / "n")
     with pytest.raises(TypeError, match="JSON-serialisable"):
         rollout(TOY_MAKE_ID, {"x": object()}, "random", tasks=1, group_size=1, out=tmp_path / "z")
 

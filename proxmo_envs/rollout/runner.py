@@ -181,7 +181,10 @@ def rollout(
 
     import proxmo_envs  # noqa: F401  (registers the ids)
 
-    probe = gym.make(env_id, **env_kwargs)
+    try:
+        probe = gym.make(env_id, **env_kwargs)
+    except gym.error.Error as err:  # unknown id, namespace or version: one clear line, not a traceback
+        raise ValueError(f"env {env_id!r}: {err}") from None
     try:
         unwrapped = probe.unwrapped
         task_ids = getattr(unwrapped, "task_ids", None)
