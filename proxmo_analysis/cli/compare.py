@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     shares = singleton_shares(df)
     console.print(f"{df.height} step rows, {df['group_id'].n_unique()} task groups, "
                   f"{df['episode_id'].n_unique()} trajectories. Singleton step groups under exact matching: "
-                  f"{shares['all_steps']:.1%} (any step), {shares['same_step']:.1%} (same step).")
+                  f"{shares['all_steps']:.1%} (any step), {shares['same_step']:.1%} (same step).", soft_wrap=True)
     stats = Table(title="advantage per method")
     for col in ("method", "mean", "std", "min", "max", "|A|>0", "episode std", "step std"):
         stats.add_column(col, justify="right")
