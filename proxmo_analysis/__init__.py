@@ -9,3 +9,8 @@ __all__ = ["__version__"]
 from .logs import read_log, read_run_metadata  # noqa: E402  (trajectory logs)
 
 __all__ += ["read_log", "read_run_metadata"]
+
+from .credit import GiGPOConfig, GRPOConfig, ProxMOConfig, score  # noqa: E402  (credit assignment)
+from .credit.stream import score_run  # noqa: E402
+
+__all__ += ["score", "score_run", "ProxMOConfig", "GiGPOConfig", "GRPOConfig"]
