@@ -35,6 +35,16 @@ def test_rollout_command_writes_run_and_prints_summary(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 4 and manifest["env_kwargs"] == {"n_tasks": 4} and manifest["group_size"] == 2
     assert read_log(out)["episode_id"].n_unique() == 6
+    # the manifest's command re-creates the run: same rows except run ids
+    command = manifest["command"]
+    assert command[:2] == ["proxmo", "rollout"] and command[command.index("--tasks") + 1] == "0,1,2"
+    command[command.index("--out") + 1] = str(tmp_path / "again")
+    assert main(command[1:] + ["--no-progress"]) == 0
+    capsys.readouterr()
+    def rows(path):
+        return read_log(path).drop("run_id").sort("episode_id", "step")
+
+    assert rows(tmp_path / "again").equals(rows(out))
     # the same command again is refused; with --resume it completes nothing new
     assert main(_args(out, "--seed", "4", "--env-kwargs", '{"n_tasks": 4}')) == 2
     assert "already holds a run" in capsys.readouterr().err

@@ -67,6 +67,22 @@ def resolved_env_config(env: gym.Env, env_kwargs: Mapping[str, Any]) -> dict[str
     return config
 
 
+def recreate_command(config: Mapping[str, Any], make_id: str, out: Path) -> list[str]:
+    """The ``proxmo rollout`` argv that re-creates a run from its manifest fields."""
+    policy = config["policy"]
+    policy_arg = policy.get("name") if "class" not in policy else policy["class"].rpartition(".")[0] + ":" + policy[
+        "class"].rpartition(".")[2]
+    argv = [
+        "proxmo", "rollout", "--env", make_id, "--tasks", ",".join(str(i) for i, _ in config["tasks"]),
+        "--group-size", str(config["group_size"]), "--policy", str(policy_arg), "--seed", str(config["seed"]),
+        "--iteration", str(config["iteration"]), "--env-kwargs", json.dumps(config["env_kwargs"], sort_keys=True),
+        "--out", str(out),
+    ]
+    if config["max_steps"] is not None:
+        argv += ["--max-steps", str(config["max_steps"])]
+    return argv
+
+
 def _package_version() -> str:
     import proxmo_envs
 
@@ -230,6 +246,7 @@ def rollout(
             "run_id": f"{out.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}",
             **config,
             "make_id": env_id,
+            "command": recreate_command(config, env_id, out),
             "env_config": env_config,
             "seeds": {"seed": int(seed), "rule": SEED_RULE},
             "package_version": _package_version(),
@@ -259,8 +276,16 @@ def rollout(
     session = secrets.token_hex(3)
     manifest["status"] = "running"
     manifest["updated_at"] = _now()
-    manifest["sessions"].append({"session": session, "started_at": manifest["updated_at"], "workers": workers,
-                                 "episodes_planned": len(specs)})
+    manifest["sessions"].append(
+        {
+            "session": session,
+            "started_at": manifest["updated_at"],
+            "workers": workers,
+            "rows_per_part": rows_per_part,
+            "batch_size": batch_size or group_size,
+            "episodes_planned": len(specs),
+        }
+    )
     atomic_write_json(out / MANIFEST_NAME, manifest)
 
     chunks = split_by_group(specs, workers) if specs else []
