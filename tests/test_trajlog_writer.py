@@ -229,3 +229,9 @@ def test_atomic_write_json_leaves_no_temporary(tmp_path):
     atomic_write_json(tmp_path / "manifest.json", {"b": 2})
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
     assert json.loads((tmp_path / "manifest.json").read_text()) == {"b": 2}
+
+
+def test_recorder_rejects_non_text_observations():
+    env = TrajectoryRecorder(gym.make("CartPole-v1"), env_id="cartpole")
+    with pytest.raises(TypeError, match="cartpole: reset returned a ndarray observation"):
+        env.reset(seed=0)

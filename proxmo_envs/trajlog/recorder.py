@@ -90,6 +90,8 @@ class TrajectoryRecorder(gym.Wrapper):
                 stacklevel=2,
             )
         obs, info = self.env.reset(seed=seed, options=options)
+        if not isinstance(obs, str):
+            raise TypeError(f"{self.env_id}: reset returned a {type(obs).__name__} observation; the log holds text")
         self._start_episode(obs, info, ids)
         return obs, info
 
@@ -99,6 +101,8 @@ class TrajectoryRecorder(gym.Wrapper):
             # call reset (recorded); anything else is a misuse of this wrapper.
             raise ValueError("TrajectoryRecorder.step called before reset or after the episode ended")
         obs, reward, terminated, truncated, info = self.env.step(action)
+        if not isinstance(obs, str):
+            raise TypeError(f"{self.env_id}: step returned a {type(obs).__name__} observation; the log holds text")
         self._obs.append(self._last_obs)
         self._adm.append(self._last_admissible)
         self._act.append(action)
