@@ -1,0 +1,133 @@
+"""Game sets: the generated games shipped in ``data/alfworld/`` and a downloaded ALFWorld dataset.
+
+Both are read once per process (cached by folder and split) and shared read-only by every env instance.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from proxmo_envs.alfworld.engine import TASK_TYPES
+
+SPLITS: tuple[str, ...] = ("train", "eval_seen", "eval_unseen")
+# Our split names -> the folders of ALFWorld's download (json_2.1.1/<folder>).
+DATASET_FOLDERS = {"train": "train", "eval_seen": "valid_seen", "eval_unseen": "valid_unseen"}
+
+
+@dataclass(frozen=True)
+class GameRecord:
+    """One playable game: either generated (``pddl_problem`` + ``task``) or a ``game.tw-pddl`` file (``path``)."""
+
+    game_id: str
+    task_type: str
+    room: str
+    task: str | None = None
+    pddl_problem: str | None = None
+    walkthrough: tuple[str, ...] | None = None
+    path: Path | None = None
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown ALFWorld split {split!r}; expected one of {SPLITS}")
+
+
+def read_jsonl_gz(path: Path) -> list[dict[str, Any]]:
+    """Records of a ``.jsonl.gz`` file; a truncated last line (an interrupted generation run) is skipped."""
+    records = []
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        try:
+            for line in fh:
+                if not line.strip():
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break
+        except EOFError:
+            pass
+    return records
+
+
+@lru_cache(maxsize=8)
+def shipped_games(folder: str, split: str) -> tuple[GameRecord, ...]:
+    """The generated games of ``split`` in ``folder`` (``<split>.jsonl.gz``), in file order."""
+    _check_split(split)
+    path = Path(folder) / f"{split}.jsonl.gz"
+    if not path.is_file():
+        raise FileNotFoundError(f"no generated ALFWorld games for split {split!r}: {path} is missing")
+    games = []
+    for i, rec in enumerate(read_jsonl_gz(path)):
+        missing = {"game_id", "task_type", "task", "pddl_problem", "room"} - set(rec)
+        if missing:
+            raise ValueError(f"{path}: record {i} lacks {sorted(missing)}")
+        wt = rec.get("walkthrough")
+        games.append(GameRecord(rec["game_id"], rec["task_type"], rec["room"], rec["task"], rec["pddl_problem"],
+                                tuple(wt) if wt else None))
+    if not games:
+        raise ValueError(f"{path} holds no games")
+    return tuple(games)
+
+
+def _split_root(data_dir: Path, split: str) -> Path:
+    folder = DATASET_FOLDERS[split]
+    for root in (data_dir / "json_2.1.1" / folder, data_dir / folder):
+        if root.is_dir():
+            return root
+    raise FileNotFoundError(
+        f"ALFWorld data_dir {data_dir} has no {folder!r} split: expected {data_dir / 'json_2.1.1' / folder} "
+        f"(the layout of alfworld-download) or {data_dir / folder}"
+    )
+
+
+@lru_cache(maxsize=8)
+def dataset_games(data_dir: str, split: str) -> tuple[GameRecord, ...]:
+    """The games of a downloaded ALFWorld dataset, selected with ALFWorld's own rules.
+
+    As ``AlfredTWEnv.collect_game_files``: every folder holding ``traj_data.json``, skipping paths that
+    contain ``movable`` or ``Sliced``, whose ``task_type`` is one of the six, with a ``game.tw-pddl`` whose
+    ``solvable`` is true. Unlike ALFWorld (``os.walk`` order), games are sorted by path so that indices are
+    the same on every machine.
+    """
+    _check_split(split)
+    base = Path(data_dir)
+    if not base.is_dir():
+        raise FileNotFoundError(f"ALFWorld data_dir does not exist: {base}")
+    root = _split_root(base, split)
+    games = []
+    for dirpath, _dirs, files in sorted(os.walk(root)):
+        if "traj_data.json" not in files:
+            continue
+        if "movable" in dirpath or "Sliced" in dirpath:
+            continue
+        traj = json.loads((Path(dirpath) / "traj_data.json").read_text())
+        if traj.get("task_type") not in TASK_TYPES:
+            continue
+        game_file = Path(dirpath) / "game.tw-pddl"
+        if not game_file.is_file():
+            continue
+        game = json.loads(game_file.read_text())
+        if not game.get("solvable", False):
+            continue
+        scene = traj.get("scene", {}).get("floor_plan", "")
+        wt = game.get("walkthrough")
+        games.append(GameRecord(str(Path(dirpath).relative_to(root)), traj["task_type"], scene,
+                                walkthrough=tuple(wt) if wt else None, path=game_file))
+    if not games:
+        raise ValueError(f"no playable ALFWorld game under {root} (need traj_data.json + solvable game.tw-pddl)")
+    return tuple(games)
+
+
+def load_games(split: str, data_dir: str | os.PathLike | None = None) -> tuple[GameRecord, ...]:
+    """The games of ``split``: the shipped generated set, or a downloaded dataset when ``data_dir`` is given."""
+    if data_dir is None:
+        from proxmo_envs._paths import data_root
+
+        return shipped_games(str(data_root() / "alfworld"), split)
+    return dataset_games(str(Path(data_dir).resolve()), split)

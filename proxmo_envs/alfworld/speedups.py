@@ -1,0 +1,131 @@
+"""Memoisation of three pure functions that dominate TextWorld's PDDL step and reset time.
+
+TextWorld 1.7.0 re-parses grammar strings with TatSu on every text derivation and re-translates the PDDL
+problem to SAS on every reset. The three functions below are pure (their output depends only on their
+arguments), so caching them changes no observation, admissible command or ``won`` flag; the test
+``tests/test_alfworld_speedups.py`` checks that on shipped and real games.
+
+* ``textworld.envs.pddl.textgen._parse_and_convert`` (grammar string -> symbol list). The caller mutates
+  the symbols it gets (it sets their ``context``), so the cache hands out deep copies.
+* ``textworld.logic.Rule.parse_conjunctive_query`` (condition string -> Rule, read only by its callers).
+* ``fast_downward.pddl2sas`` (domain, problem -> translated task and SAS text, read only by its callers);
+  it also overwrites ``sys.argv``, which the cached version restores.
+
+The patch is applied only to the TextWorld version it was verified on (:data:`SUPPORTED_TEXTWORLD`);
+with another version :func:`enable` warns and leaves the engine untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import sys
+import warnings
+from typing import Any, Callable
+
+SUPPORTED_TEXTWORLD = ("1.7.0",)
+# A translated game holds ~1.5 MB (task + SAS text): 64 entries = the last 32 games (GRPO resets one game
+# group_size times in a row, so a small cache already hits).
+PDDL2SAS_CACHE_SIZE = 64
+PARSE_CACHE_SIZE = 8192
+
+_originals: dict[str, Any] = {}
+
+
+def _targets() -> tuple[Any, Any, Any, Any]:
+    import fast_downward
+    import textworld
+    import textworld.envs.pddl.textgen as textgen
+    from textworld.logic import Rule
+
+    return textworld, textgen, Rule, fast_downward
+
+
+def is_supported() -> bool:
+    """True when the installed TextWorld is a version the memoisation was verified on."""
+    textworld = _targets()[0]
+    return getattr(textworld, "__version__", None) in SUPPORTED_TEXTWORLD
+
+
+def is_enabled() -> bool:
+    return bool(_originals)
+
+
+def _freeze(kwargs: dict[str, Any]) -> tuple:
+    return tuple(sorted(kwargs.items()))
+
+
+def _memo_parse(original: Callable) -> Callable:
+    cache: dict[tuple, Any] = {}
+
+    @functools.wraps(original)
+    def parse_and_convert(*args: Any, **kwargs: Any) -> Any:
+        key = (args, _freeze(kwargs))
+        hit = cache.get(key)
+        if hit is None:
+            hit = original(*args, **kwargs)
+            if len(cache) >= PARSE_CACHE_SIZE:
+                cache.clear()
+            cache[key] = hit
+        return copy.deepcopy(hit)
+
+    return parse_and_convert
+
+
+def _memo_query(original: Callable) -> classmethod:
+    @functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+    def cached(expr: str) -> Any:
+        return original(expr)
+
+    def parse_conjunctive_query(cls: Any, expr: str) -> Any:
+        return cached(expr)
+
+    return classmethod(parse_conjunctive_query)
+
+
+def _memo_pddl2sas(original: Callable) -> Callable:
+    @functools.lru_cache(maxsize=PDDL2SAS_CACHE_SIZE)
+    def cached(domain: str, problem: str, verbose: bool, optimize: bool) -> Any:
+        saved = list(sys.argv)
+        try:
+            return original(domain, problem, verbose=verbose, optimize=optimize)
+        finally:
+            sys.argv[:] = saved
+
+    @functools.wraps(original)
+    def pddl2sas(domain: str, problem: str, verbose: bool = False, optimize: bool = False) -> Any:
+        return cached(domain, problem, bool(verbose), bool(optimize))
+
+    return pddl2sas
+
+
+def enable() -> bool:
+    """Install the memoised functions (idempotent). Returns True when they are active."""
+    if _originals:
+        return True
+    textworld, textgen, Rule, fast_downward = _targets()
+    if not is_supported():
+        warnings.warn(
+            f"proxmo's TextWorld speed-ups are verified for textworld {SUPPORTED_TEXTWORLD}, found "
+            f"{getattr(textworld, '__version__', '?')}; running the engine unpatched (slower, same results)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return False
+    _originals["textgen"] = textgen._parse_and_convert
+    _originals["query"] = Rule.__dict__["parse_conjunctive_query"]
+    _originals["pddl2sas"] = fast_downward.pddl2sas
+    textgen._parse_and_convert = _memo_parse(_originals["textgen"])
+    Rule.parse_conjunctive_query = _memo_query(Rule.parse_conjunctive_query)  # bound to Rule
+    fast_downward.pddl2sas = _memo_pddl2sas(_originals["pddl2sas"])
+    return True
+
+
+def disable() -> None:
+    """Restore the original TextWorld functions (and drop the caches)."""
+    if not _originals:
+        return
+    _, textgen, Rule, fast_downward = _targets()
+    textgen._parse_and_convert = _originals.pop("textgen")
+    Rule.parse_conjunctive_query = _originals.pop("query")
+    fast_downward.pddl2sas = _originals.pop("pddl2sas")
