@@ -5,11 +5,11 @@ episodes (distinct env and random-policy seeds per episode, so both arms take th
 env's per-process caches fill the same way as in a real group rollout). The logged arm wraps the env in
 ``TrajectoryRecorder`` feeding a ``PartWriter`` that writes zstd Parquet parts of ``--rows-per-part``
 rows (default 4096, the runner's default) into a temporary folder; its time includes writing the last
-part. Timed: ``reset`` + ``step`` (+ the recorder and writer); not timed: the policy, building the env,
+part (earlier parts are written by the writer's background thread, as in a rollout). Timed: ``reset`` + ``step`` (+ the recorder and writer); not timed: the policy, building the env,
 and one-time costs: one oracle episode on another task first loads the noun extractor (spaCy) in both
 arms, and pyarrow's first table imports pandas (~0.5 s once per process, reported on its own line). Arms alternate over ``--repeats`` rounds; medians are reported. Target: overhead <= 10 %.
 
-    python benchmarks/logging_overhead.py            # 25 tasks x 8 = 200 episodes, 3 rounds
+    python benchmarks/logging_overhead.py            # 50 tasks x 8 = 400 episodes, 3 rounds
     python benchmarks/logging_overhead.py --quick    # 8 tasks x 8 = 64 episodes, 1 round
 """
 
@@ -94,18 +94,19 @@ def run_arm(arm: str, tasks: int, group_size: int, rows_per_part: int) -> dict:
 
     import proxmo_envs  # noqa: F401  (registers the ids)
 
+    import pyarrow as pa
+
     env = gym.make(ENV_ID)  # loads the shared catalogue and index: not timed
     _warm_up(env, tasks)
+    t0 = time.perf_counter()
+    pa.array(["warm"], type=pa.large_string())  # first use imports pandas inside pyarrow: once per process
+    import_seconds = time.perf_counter() - t0  # (done in both arms, so they import the same modules)
     if arm == "plain":
         steps, busy = play(env, tasks, group_size)
         return {"steps": steps, "seconds": busy}
-    import pyarrow as pa
 
     from proxmo_envs.trajlog import PartWriter, TrajectoryRecorder
 
-    t0 = time.perf_counter()
-    pa.array(["warm"], type=pa.large_string())  # first use imports pandas inside pyarrow: once per process
-    import_seconds = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         writer = PartWriter(tmp, {"env_id": ENV_ID, "benchmark": "logging_overhead"}, "bench", rows_per_part)
         timed = _timed(env)
@@ -122,7 +123,7 @@ def run_arm(arm: str, tasks: int, group_size: int, rows_per_part: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=25)
+    parser.add_argument("--tasks", type=int, default=50)
     parser.add_argument("--group-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rows-per-part", type=int, default=4096)

@@ -140,7 +140,7 @@ def _episodes(n_episodes, steps, group="g"):
 def test_writer_writes_whole_episodes_per_part_with_metadata(tmp_path):
     episodes = _episodes(7, steps=3)  # tasks 0..2: never won, 3 rows each
     meta = {"env_id": "toy", "seed": 5}
-    with PartWriter(tmp_path, meta, prefix="s-w0", rows_per_part=7) as writer:
+    with PartWriter(tmp_path, meta, prefix="s-w0", rows_per_part=7, background=False) as writer:
         for ep in episodes:
             writer.add_episode(ep)
         # Every 3 episodes (9 rows >= 7) a part is written: two parts, and the 7th episode stays buffered.
@@ -157,6 +157,20 @@ def test_writer_writes_whole_episodes_per_part_with_metadata(tmp_path):
         assert read_run_metadata(tmp_path / n) == meta
         eps = pq.read_table(tmp_path / n, columns=["episode_id", "step"]).to_pandas()
         assert all(sorted(g["step"]) == list(range(3)) for _, g in eps.groupby("episode_id"))
+
+
+def test_background_writer_makes_every_part_visible_on_close(tmp_path):
+    episodes = _episodes(9, steps=2)
+    writer = PartWriter(tmp_path, {}, prefix="bg", rows_per_part=4)
+    for ep in episodes:
+        writer.add_episode(ep)
+    assert len(writer.parts) <= 4  # the fourth may still be in flight
+    writer.close()
+    assert [p.name for p in writer.parts] == [f"part-bg-{k:05d}.parquet" for k in range(5)]
+    assert writer.rows_written == 18 and writer.episodes_written == 9
+    assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in writer.parts]
+    with pytest.raises(ValueError, match="closed"):
+        writer.add_episode(episodes[0])
 
 
 def test_round_trip_rows_written_equal_rows_read(tmp_path):

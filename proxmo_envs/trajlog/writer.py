@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -68,6 +69,9 @@ class PartWriter:
             unique per writer, e.g. ``f"{session}-w{worker}"``.
         rows_per_part: rows buffered before a part is written (default 4096).
         bytes_per_part: text bytes buffered before a part is written (default 64 MiB).
+        background: write full parts (zstd, fsync, rename) on a background thread while the caller goes
+            on stepping; at most one part is in flight, and its errors surface at the next flush or
+            ``close``. The last part (``close``) is always written before returning.
 
     Use ``add_episode(columns)`` with one whole episode (dict column -> list, one entry per step), and
     ``close()`` (or the context manager) to write the remainder. Nothing is written for an empty buffer.
@@ -80,6 +84,7 @@ class PartWriter:
         prefix: str,
         rows_per_part: int = DEFAULT_ROWS_PER_PART,
         bytes_per_part: int = DEFAULT_BYTES_PER_PART,
+        background: bool = True,
     ) -> None:
         if rows_per_part < 1:
             raise ValueError(f"rows_per_part must be >= 1, got {rows_per_part}")
@@ -100,6 +105,9 @@ class PartWriter:
         self.episodes_written = 0
         self._buffered_episodes = 0
         self._closed = False
+        self.background = bool(background)
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: tuple[Future, Path, int, int] | None = None
 
     @property
     def buffered_rows(self) -> int:
@@ -119,39 +127,73 @@ class PartWriter:
         self._buffered_episodes += 1
         self._bytes += sum(len(o) for o in columns["observation"])
         if self._rows >= self.rows_per_part or self._bytes >= self.bytes_per_part:
-            self.flush()
+            self.flush(wait=False)
 
-    def flush(self) -> Path | None:
-        """Write the buffered episodes as one part (temporary name, fsync, rename); return its path."""
+    def flush(self, wait: bool = True) -> Path | None:
+        """Write the buffered episodes as one part; return its final path (``None`` if nothing buffered).
+
+        The part is written to a hidden temporary name, fsynced, then renamed to ``part-*.parquet``. With
+        ``wait=False`` and ``background=True`` that happens on the background thread; ``wait=True``
+        returns once every part handed over so far is visible.
+        """
         if self._rows == 0:
+            if wait:
+                self._drain()
             return None
         table = episode_table(self._buffer, self._metadata)
         final = self.out_dir / f"part-{self.prefix}-{self._seq:05d}.parquet"
-        tmp = self.out_dir / f"{TMP_PREFIX}{final.name}"
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd", compression_level=ZSTD_LEVEL)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        rows, episodes = self._rows, self._buffered_episodes
         self._seq += 1
-        self.parts.append(final)
-        self.rows_written += self._rows
-        self.episodes_written += self._buffered_episodes
         self._buffer = {c: [] for c in REQUIRED_COLUMNS}
         self._rows = self._bytes = self._buffered_episodes = 0
+        self._drain()  # one part in flight at most: bounded memory, and errors surface here
+        if self.background and not wait:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proxmo-part-writer")
+            self._pending = (self._executor.submit(_write_part, table, final), final, rows, episodes)
+        else:
+            _write_part(table, final)
+            self._written(final, rows, episodes)
         return final
 
+    def _drain(self) -> None:
+        if self._pending is not None:
+            future, final, rows, episodes = self._pending
+            self._pending = None
+            future.result()
+            self._written(final, rows, episodes)
+
+    def _written(self, final: Path, rows: int, episodes: int) -> None:
+        self.parts.append(final)
+        self.rows_written += rows
+        self.episodes_written += episodes
+
     def close(self) -> None:
-        """Write what is buffered; further ``add_episode`` calls raise."""
+        """Write what is buffered and wait for every part; further ``add_episode`` calls raise."""
         if not self._closed:
-            self.flush()
             self._closed = True
+            try:
+                self.flush(wait=True)
+            finally:
+                if self._executor is not None:
+                    self._executor.shutdown(wait=True)
+                    self._executor = None
 
     def __enter__(self) -> "PartWriter":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _write_part(table: pa.Table, final: Path) -> None:
+    """Write ``table`` to ``final`` atomically: hidden temporary name, zstd, fsync, rename."""
+    tmp = final.with_name(f"{TMP_PREFIX}{final.name}")
+    with open(tmp, "wb") as fh:
+        pq.write_table(table, fh, compression="zstd", compression_level=ZSTD_LEVEL)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
 
 
 def remove_stale_temporaries(out_dir: str | os.PathLike[str]) -> list[Path]:
