@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import string
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from .._paths import data_root
 from .goals import GoalSet, build_goals
@@ -41,6 +43,24 @@ class TaskData:
     kind: str
     seed: int
     price_of: dict  # asin -> the price charged (drawn once from the seed)
+    _splits: dict = field(default_factory=dict)
+
+    def split_indices(self, split: str) -> list[int]:
+        """Goal indices of a split (cached; shared by every env of this goal set, read-only)."""
+        if split not in self._splits:
+            idx = self.goalset.split(split)
+            goals = self.goalset.goals
+            ids = [f"{self.kind}:{i}:{goals[i].asin}" for i in idx]
+            w = np.array([goals[i].weight for i in idx], dtype=np.float64)
+            cum = np.cumsum(w) / w.sum() if len(w) else w
+            self._splits[split] = (idx, ids, cum)
+        return self._splits[split][0]
+
+    def split_tables(self, split: str) -> tuple[list[str], np.ndarray]:
+        """``(task_ids, cumulative normalised weights)`` of a split."""
+        self.split_indices(split)
+        _, ids, cum = self._splits[split]
+        return list(ids), cum
 
 
 _LOCK = threading.RLock()

@@ -61,17 +61,14 @@ class WebShopEnv(gym.Env):
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
         self._tasks = get_tasks(catalog, goals, seed, Path(cache_dir).expanduser() if cache_dir else None)
-        self._goal_indices = self._tasks.goalset.split(split)
+        self._goal_indices = self._tasks.split_indices(split)
         if not self._goal_indices:
             raise ValueError(f"split {split!r} of the {goals} goals of catalog {catalog!r} is empty")
         self._nouns = resolve_noun_extractor(noun_extractor)
         self.split = split
         self.max_steps = int(max_steps)
         self.render_mode = render_mode
-        all_goals = self._tasks.goalset.goals
-        self.task_ids = [f"{goals}:{i}:{all_goals[i].asin}" for i in self._goal_indices]
-        weights = np.array([all_goals[i].weight for i in self._goal_indices], dtype=np.float64)
-        self._cum_weights = np.cumsum(weights) / weights.sum()
+        self.task_ids, self._cum_weights = self._tasks.split_tables(split)
         cat = self._tasks.catalog
         self.observation_space = SharedText(max_length=cat.max_text, min_length=0, charset=cat.charset)
         self.action_space = spaces.Text(max_length=ACTION_MAX_LENGTH, min_length=0, charset=cat.charset)
