@@ -86,3 +86,11 @@ def test_alfworld_round_trip_walkthrough(tmp_path):
 def test_alfworld_round_trip_random(tmp_path):
     recorded = _record("proxmo/ALFWorld-v0", RandomPolicy(), [0], 2, tmp_path / "alf", max_steps=50)
     _assert_round_trip(recorded, tmp_path / "alf")
+
+
+def test_alfworld_rollout_runner_walkthrough_two_workers(tmp_path):
+    summary = rollout("proxmo/ALFWorld-v0", {}, "oracle", tasks=2, group_size=2, out=tmp_path / "r", workers=2)
+    df = read_log(tmp_path / "r")
+    assert summary.episodes == 4 and summary.success_rate == 1.0 and summary.failed == 0
+    assert df["group_id"].n_unique() == 2 and df["task_type"].null_count() == 0
+    assert {p.name.split("-")[2] for p in (tmp_path / "r").glob("part-*.parquet")} == {"w0", "w1"}
