@@ -4,7 +4,7 @@
 
 writes ``items_shuffle_embedded.json`` (products), ``items_ins_v2_embedded.json`` (attributes and
 synthetic instructions) and ``items_human_ins_embedded.json`` (human-style instructions). Products span
-22 product types in 6 top categories, with brands, titles, descriptions, bullet points, attributes,
+23 product types in 6 top categories, with brands, titles, descriptions, bullet points, attributes,
 prices or price ranges and options (colours, sizes, flavours, counts, lengths). Near duplicates (same
 brand and type, another colour or model) and distractors (same type other colour, same brand other
 product) are generated on purpose so that search and option choice matter. No upstream data is used.
