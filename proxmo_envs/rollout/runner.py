@@ -156,6 +156,8 @@ def rollout(
     batch_size: int | None = None,
     max_steps: int | None = None,
     progress: ProgressFn | None = None,
+    backend: str = "local",
+    address: str | None = None,
 ) -> RolloutSummary:
     """Run ``group_size`` episodes of each task and write the run folder ``out``.
 
@@ -179,11 +181,15 @@ def rollout(
         batch_size: envs a batched policy steps in lock-step per worker (default: ``group_size``).
         max_steps: an extra step cap (``TimeLimit``) over the env's own.
         progress: ``progress(done, total)`` after each finished episode of this session.
+        backend: ``"local"`` (processes) or ``"ray"`` (env actors; see ``proxmo_envs.rollout.ray_backend``).
+        address: with ``backend="ray"``, the cluster to join (default: a local Ray with ``workers`` CPUs).
 
     Returns:
         the ``RolloutSummary`` of the run folder (this session's speed included).
     """
     env_kwargs = dict(env_kwargs or {})
+    if backend not in ("local", "ray"):
+        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if group_size < 1:
@@ -317,7 +323,11 @@ def rollout(
             progress(finished, total)
 
     start = time.perf_counter()
-    if len(jobs) <= 1:
+    if backend == "ray":
+        from . import ray_backend  # lazy: the local path never imports ray
+
+        results = ray_backend.run_jobs(jobs, on_done, address=address, workers=workers)
+    elif len(jobs) <= 1:
         results = [run_episodes(job, progress=on_done) for job in jobs]
     else:
         results = _run_workers(jobs, on_done)
@@ -337,7 +347,8 @@ def rollout(
         }
     )
     atomic_write_json(out / MANIFEST_NAME, manifest)
-    return summarize_run(out, run_id, session_episodes, session_steps, seconds)
+    summary = summarize_run(out, run_id, session_episodes, session_steps, seconds)
+    return ray_backend.summarize(summary, results) if backend == "ray" else summary
 
 
 __all__ = ["rollout", "SEED_RULE", "resolved_env_config"]

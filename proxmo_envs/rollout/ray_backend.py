@@ -1,0 +1,388 @@
+"""The Ray backend of the rollout runner: env workers as Ray actors, the policy served from the driver.
+
+``rollout(..., backend="ray", workers=K, address=None)`` plans the run, writes the manifest and builds one
+``RolloutJob`` per worker exactly as the local backend does; this module only decides *where* each job
+runs. Every job runs the runner's own unit of work, ``worker.run_episodes``, inside a ``RolloutWorker``
+actor, so the rows, ids, seeds, part files (temporary name, then rename) and ``failures.jsonl`` are the
+local backend's. What differs:
+
+- Actors are created once per Ray session and reused by every later ``rollout`` call of the process (a
+  training loop): the process keeps WebShop's catalogue and ALFWorld's games loaded, so a later
+  ``gym.make`` costs ~1 ms (WebShop) / ~40 ms (ALFWorld) instead of ~1 s / ~2 s.
+- A *batched* policy (an object with ``act``) stays in the driver: each actor's lock-step batch is sent
+  to the driver, which concatenates the pending batches of all workers and calls ``act`` once, so one
+  model serves every worker. A *step* policy (a built-in name or a per-episode callable with
+  ``reset(seed)``) is per-episode state, so it is shipped to the actors as the local ``workers > 1``
+  path does.
+- Faults: when an actor dies (process killed, node lost), Ray restarts it and the job is re-run with
+  exactly its episodes that are neither in a visible part of that job nor recorded as failed in this
+  session; stale temporaries of the dead writer are removed. No episode is duplicated or partial, and
+  ``RaySummary.retried`` counts the re-run episodes.
+
+Without ``address`` a local Ray with ``workers`` CPUs is started (unless one is already running in the
+process); with it, the runner joins that cluster (``ray.init(address=...)``). The run folder must be
+reachable under the same path from every node (a shared file system when the cluster spans machines).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import queue
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import ray
+
+from proxmo_envs.trajlog.schema import FAILURES_NAME
+from proxmo_envs.trajlog.writer import TMP_PREFIX
+
+from .policies import is_batched, split_batch
+from .summary import RolloutSummary, read_failures
+from .worker import JobResult, RolloutJob, run_episodes
+
+#: How long one ``exchange`` waits for the worker's next message before returning "idle" (s).
+POLL_SECONDS = 0.25
+
+#: Re-runs of one job after its actor died, before the rollout gives up.
+MAX_ATTEMPTS = 4
+
+#: CPUs each env actor reserves (one env worker per core).
+WORKER_CPUS = 1.0
+
+
+@dataclass(frozen=True)
+class RaySummary(RolloutSummary):
+    """``RolloutSummary`` plus ``retried``: episodes re-run because their worker actor died."""
+
+    retried: int = 0
+    restarts: int = 0
+
+    def rows(self) -> list[tuple[str, str]]:
+        return super().rows() + [("retried episodes (worker lost)", f"{self.retried}")]
+
+
+@dataclass
+class RayJobResult(JobResult):
+    """``JobResult`` of a job across its attempts; ``retried`` episodes were re-run after actor deaths."""
+
+    retried: int = 0
+    restarts: int = 0
+
+
+class _ServedPolicy:
+    """Stands in for the driver's batched policy inside an actor: each ``act`` is a round trip to the driver."""
+
+    name = "served-by-driver"
+
+    def __init__(self, worker: "RolloutWorkerImpl") -> None:
+        self._worker = worker
+
+    def act(self, observations: list[str], infos: list[dict]) -> Any:
+        self._worker._outbox.put(("act", (list(observations), list(infos))))
+        kind, payload = self._worker._inbox.get()
+        if kind == "error":
+            raise RuntimeError(f"policy (in the driver) failed: {payload}")
+        return payload
+
+
+class RolloutWorkerImpl:
+    """The env worker: runs ``run_episodes`` on a thread and talks to the driver through ``exchange``.
+
+    ``exchange(reply)`` hands ``reply`` (the driver's answer to the last ``act`` request) to the job and
+    returns the job's next message ``(kind, payload, episodes_finished_since_last_call)`` with ``kind`` in
+    ``act`` (payload ``(observations, infos)``), ``done`` (a ``JobResult``), ``error`` (text) or ``idle``.
+    """
+
+    def __init__(self) -> None:
+        self._inbox: queue.Queue = queue.Queue()
+        self._outbox: queue.Queue = queue.Queue()
+        self._finished = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def node_id(self) -> str:
+        return ray.get_runtime_context().get_node_id()
+
+    def warm(self, env_id: str, env_kwargs: dict) -> float:
+        """Build and close one env so the process caches its data; returns the seconds it took."""
+        import gymnasium as gym
+
+        import proxmo_envs  # noqa: F401  (registers the ids)
+
+        start = time.perf_counter()
+        gym.make(env_id, **env_kwargs).close()
+        return time.perf_counter() - start
+
+    def start(self, job: RolloutJob, served: bool) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("RolloutWorker is already running a job")
+        self._inbox, self._outbox = queue.Queue(), queue.Queue()
+        if served:
+            job = dataclasses.replace(job, policy=_ServedPolicy(self))
+
+        def main() -> None:
+            try:
+                result = run_episodes(job, progress=self._on_progress)
+            except BaseException as err:  # noqa: BLE001 - reported to the driver, which raises it
+                self._outbox.put(("error", f"{type(err).__name__}: {err}\n{traceback.format_exc()}"))
+                return
+            self._outbox.put(("done", result))
+
+        self._thread = threading.Thread(target=main, name="proxmo-ray-job", daemon=True)
+        self._thread.start()
+
+    def _on_progress(self, n: int) -> None:
+        with self._lock:
+            self._finished += n
+
+    def exchange(self, reply: tuple[str, Any] | None = None, timeout: float = POLL_SECONDS):
+        if reply is not None:
+            self._inbox.put(reply)
+        try:
+            kind, payload = self._outbox.get(timeout=timeout)
+        except queue.Empty:
+            kind, payload = "idle", None
+        with self._lock:
+            finished, self._finished = self._finished, 0
+        return kind, payload, finished
+
+
+# ---- the actor pool -----------------------------------------------------------------------------
+
+_POOL: dict[str, list] = {}  # Ray job id -> actor handles, reused by every rollout of this process
+
+
+def connect(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Join the cluster at ``address``, or start a local Ray with ``num_cpus`` CPUs; no-op when connected."""
+    if ray.is_initialized():
+        return
+    import logging
+
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+
+
+def worker_pool(n: int) -> list:
+    """``n`` ``RolloutWorker`` actors of this Ray session, created on first need and then reused.
+
+    Actors reserve ``WORKER_CPUS`` each, are spread over the nodes, and are restarted by Ray when their
+    process dies. Raises ValueError when the cluster has fewer CPUs than ``n`` workers need.
+    """
+    key = ray.get_runtime_context().get_job_id()
+    pool = _POOL.setdefault(key, [])
+    total = ray.cluster_resources().get("CPU", 0.0)
+    if n * WORKER_CPUS > total:
+        raise ValueError(f"workers={n} need {n * WORKER_CPUS:g} CPUs but the Ray cluster has {total:g}")
+    remote_cls = ray.remote(RolloutWorkerImpl)
+    while len(pool) < n:
+        pool.append(
+            remote_cls.options(
+                num_cpus=WORKER_CPUS, max_restarts=-1, max_task_retries=0, scheduling_strategy="SPREAD",
+                name=None,
+            ).remote()
+        )
+    return pool[:n]
+
+
+def shutdown_workers() -> int:
+    """Kill the pooled env actors of this Ray session (they hold a CPU each); returns how many."""
+    if not ray.is_initialized():
+        _POOL.clear()
+        return 0
+    pool = _POOL.pop(ray.get_runtime_context().get_job_id(), [])
+    for actor in pool:
+        ray.kill(actor, no_restart=True)
+    return len(pool)
+
+
+# ---- what a dead job left behind ----------------------------------------------------------------
+
+def _failures_offset(out: str) -> int:
+    path = Path(out) / FAILURES_NAME
+    return path.stat().st_size if path.exists() else 0
+
+
+def _session_failures(out: str, offset: int) -> set[str]:
+    """Episode ids recorded in ``failures.jsonl`` after byte ``offset`` (this session)."""
+    path = Path(out) / FAILURES_NAME
+    if not path.exists():
+        return set()
+    import json
+
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        lines = fh.read().decode(errors="replace").splitlines()
+    ids = set()
+    for line in lines:
+        try:
+            ids.add(json.loads(line)["episode_id"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # a line torn by the kill: that episode is re-run
+    return ids
+
+
+def _written(out: str, prefix: str) -> tuple[set[str], int]:
+    """Episode ids and row count in the visible parts ``part-{prefix}-*.parquet``."""
+    import polars as pl
+
+    parts = sorted(Path(out).glob(f"part-{prefix}-*.parquet"))
+    if not parts:
+        return set(), 0
+    frame = pl.scan_parquet(parts).select("episode_id").collect()
+    return set(frame["episode_id"].unique().to_list()), frame.height
+
+
+def _remove_temporaries(out: str, prefix: str) -> None:
+    for p in Path(out).glob(f"{TMP_PREFIX}part-{prefix}-*"):
+        p.unlink(missing_ok=True)
+
+
+# ---- the driver loop ----------------------------------------------------------------------------
+
+@dataclass
+class _Slot:
+    """One job's state in the driver: its actor, current attempt and what the dead attempts did."""
+
+    job: RolloutJob
+    actor: Any
+    attempt: RolloutJob
+    result: RayJobResult
+    ref: Any = None
+    request: tuple[list, list] | None = None
+    done: bool = False
+    tries: int = 1
+
+
+def _relaunch(slot: _Slot, out: str, failures_offset: int, served: bool) -> int:
+    """Re-run the episodes the dead attempt did not finish on the restarted actor; returns how many."""
+    dead = slot.attempt
+    _remove_temporaries(out, dead.part_prefix)
+    written, rows = _written(out, dead.part_prefix)
+    failed = _session_failures(out, failures_offset)
+    slot.result.episodes += len(written)
+    slot.result.steps += rows
+    slot.result.failed += sum(1 for s in dead.episodes if s.episode_id in failed)
+    slot.result.parts += [str(p) for p in sorted(Path(out).glob(f"part-{dead.part_prefix}-*.parquet"))]
+    rerun = [s for s in dead.episodes if s.episode_id not in written and s.episode_id not in failed]
+    slot.result.restarts += 1
+    slot.result.retried += len(rerun)
+    slot.request = None
+    if not rerun:
+        slot.done = True
+        return 0
+    if slot.tries >= MAX_ATTEMPTS:
+        raise RuntimeError(
+            f"rollout worker for job {slot.job.part_prefix} died {slot.tries} times; {len(rerun)} episode(s) "
+            f"left (resume the run with resume=True)"
+        )
+    slot.tries += 1
+    slot.attempt = dataclasses.replace(dead, episodes=rerun, part_prefix=f"{slot.job.part_prefix}r{slot.tries - 1}")
+    ray.get(slot.actor.start.remote(slot.attempt, served))  # waits for Ray to restart the actor
+    slot.ref = slot.actor.exchange.remote()
+    return len(rerun)
+
+
+def run_jobs(
+    jobs: Sequence[RolloutJob],
+    on_done: Callable[[int], None],
+    address: str | None = None,
+    workers: int | None = None,
+) -> list[RayJobResult]:
+    """Run each job on its own pooled actor; serve a batched policy from here; survive dead actors.
+
+    Args:
+        jobs: the runner's jobs (one per worker, whole task groups each).
+        on_done: called with the number of episodes finished since the last call.
+        address: a Ray cluster address (``ray.init(address=...)``); ``None`` starts a local Ray.
+        workers: CPUs of a local Ray (default ``len(jobs)``).
+    """
+    if not jobs:
+        return []
+    connect(address, num_cpus=max(workers or 0, len(jobs)))
+    policy = jobs[0].policy
+    served = not isinstance(policy, str) and is_batched(policy)
+    out = jobs[0].out
+    failures_offset = _failures_offset(out)
+    actors = worker_pool(len(jobs))
+    slots = []
+    for job, actor in zip(jobs, actors):
+        # the driver keeps the batched policy; the actors get a stand-in, not a pickled copy of the model
+        shipped = dataclasses.replace(job, policy=None) if served else job
+        slots.append(_Slot(job=shipped, actor=actor, attempt=shipped, result=RayJobResult()))
+    ray.get([s.actor.start.remote(s.attempt, served) for s in slots])
+    for s in slots:
+        s.ref = s.actor.exchange.remote()
+
+    while not all(s.done for s in slots):
+        live = [s for s in slots if not s.done]
+        # wait for every live worker: their act requests of this round then go to the policy together
+        ray.wait([s.ref for s in live], num_returns=len(live), timeout=None)
+        for s in live:
+            try:
+                kind, payload, finished = ray.get(s.ref)
+            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
+                _relaunch(s, out, failures_offset, served)
+                continue
+            if finished:
+                on_done(finished)
+            if kind == "act":
+                s.request = payload
+            elif kind == "done":
+                s.result.episodes += payload.episodes
+                s.result.failed += payload.failed
+                s.result.steps += payload.steps
+                s.result.parts += payload.parts
+                s.done = True
+            elif kind == "error":
+                raise RuntimeError(f"rollout worker {s.job.part_prefix} failed: {payload}")
+            else:
+                s.ref = s.actor.exchange.remote()
+        asking = [s for s in live if s.request is not None and not s.done]
+        if asking:
+            replies = _serve(policy, [s.request for s in asking])
+            for s, reply in zip(asking, replies):
+                s.request = None
+                s.ref = s.actor.exchange.remote(reply)
+    return [s.result for s in slots]
+
+
+def _serve(policy: Any, requests: list[tuple[list, list]]) -> list[tuple[str, Any]]:
+    """One ``policy.act`` over the concatenated batches of all workers; each worker's slice back."""
+    observations = [o for obs, _ in requests for o in obs]
+    infos = [i for _, inf in requests for i in inf]
+    try:
+        actions, logprobs = split_batch(policy.act(observations, infos), len(observations))
+    except Exception as err:  # noqa: BLE001 - every episode the call acted for fails, as in the local backend
+        return [("error", f"{type(err).__name__}: {err}")] * len(requests)
+    replies, k = [], 0
+    for obs, _ in requests:
+        n = len(obs)
+        replies.append(("ok", (actions[k:k + n], logprobs[k:k + n])))
+        k += n
+    return replies
+
+
+def summarize(summary: RolloutSummary, results: Sequence[JobResult]) -> RaySummary:
+    """The runner's summary with the retried-episode count of a Ray rollout."""
+    fields = {f.name: getattr(summary, f.name) for f in dataclasses.fields(RolloutSummary)}
+    return RaySummary(
+        **fields,
+        retried=sum(getattr(r, "retried", 0) for r in results),
+        restarts=sum(getattr(r, "restarts", 0) for r in results),
+    )
+
+
+__all__ = [
+    "RaySummary", "RayJobResult", "RolloutWorkerImpl", "connect", "worker_pool", "shutdown_workers",
+    "run_jobs", "summarize",
+]
