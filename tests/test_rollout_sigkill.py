@@ -24,10 +24,10 @@ ENV_KWARGS = {"n_tasks": 12, "step_delay": 0.01}
 ARGS = dict(env_kwargs=ENV_KWARGS, policy="random", tasks=12, group_size=4, seed=7, rows_per_part=12)
 
 
-def _start(out: Path, workers: int, resume: bool) -> subprocess.Popen:
+def _start(out: Path, workers: int, resume: bool, env_kwargs: dict = ENV_KWARGS) -> subprocess.Popen:
     cmd = [
         sys.executable, "-c", "import sys; from proxmo_analysis.cli import main; sys.exit(main())",
-        "rollout", "--env", TOY_MAKE_ID, "--env-kwargs", json.dumps(ENV_KWARGS), "--tasks", "12",
+        "rollout", "--env", TOY_MAKE_ID, "--env-kwargs", json.dumps(env_kwargs), "--tasks", "12",
         "--group-size", "4", "--policy", "random", "--seed", "7", "--rows-per-part", "12",
         "--out", str(out), "--workers", str(workers), "--no-progress",
     ] + (["--resume"] if resume else [])
@@ -99,3 +99,25 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
     assert got.equals(expected), note
     assert not any(p.name.startswith(".tmp-") for p in out.iterdir()), note
     assert pl.read_parquet(sorted(out.glob("part-*.parquet"))).height == expected.height, note
+
+
+def test_workers_stop_when_the_runner_is_killed(tmp_path):
+    """SIGKILL only the runner of a 2-worker rollout: its orphaned workers notice, write their complete
+    episodes and exit, so a later --resume never races them (resume itself is tested above)."""
+    import psutil
+
+    out = tmp_path / "orphans"
+    slow = dict(ENV_KWARGS, step_delay=0.05)  # ~6 s of stepping per worker: killed well before the end
+    proc = _start(out, workers=2, resume=False, env_kwargs=slow)
+    _wait_for_session(out, 1, proc)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(out.glob("part-*.parquet")):
+        time.sleep(0.05)  # the workers are stepping once a part is visible
+    workers = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
+    assert len(workers) == 2, f"expected two worker processes, found {workers}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, f"orphaned workers still running: {alive}"
+    done = _check_visible_parts(out, "runner killed, workers orphaned")
+    assert 0 < done < 48, f"the workers should have stopped early, {done} episodes were logged"
