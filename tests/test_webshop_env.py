@@ -62,13 +62,13 @@ def test_registration_without_import_and_spaces():
 
 def test_splits_task_ids_and_goal_index():
     train, test = make(split="train").unwrapped, make(split="test").unwrapped
-    assert test.task_count == 200 and train.task_count == 4830 - 200  # embedded: 4,830 synthetic goals
-    assert len(set(train.task_ids) | set(test.task_ids)) == 4830 and all(isinstance(t, str) for t in test.task_ids)
+    assert test.task_count == 199 and train.task_count == 4799 - 199  # embedded: 4,799 synthetic goals
+    assert len(set(train.task_ids) | set(test.task_ids)) == 4799 and all(isinstance(t, str) for t in test.task_ids)
     obs, info = test.reset(options={"goal_index": 7})
     assert info["task_id"] == test.task_ids[7] and info["goal"]["instruction_text"] in obs
     assert test.reset(options={"task_index": 7})[1]["task_id"] == test.task_ids[7]
     human = make(goals="human", split="all").unwrapped
-    assert human.task_count == 387 and all(isinstance(g.goal_options, tuple) for g in human.goals)
+    assert human.task_count == 366 and all(isinstance(g.goal_options, tuple) for g in human.goals)
 
 
 def test_same_seed_same_episode_and_seeded_task_choice():
@@ -158,7 +158,7 @@ def test_index_cache_written_only_when_env_built(tmp_path):
 # ---- bad input ----------------------------------------------------------------------------------------
 def test_bad_kwargs_and_options(tmp_path):
     env = make().unwrapped
-    with pytest.raises(ValueError, match=r"goal_index=100000 is out of range for the 'train' split \(4630 goals"):
+    with pytest.raises(ValueError, match=r"goal_index=100000 is out of range for the 'train' split \(4600 goals"):
         env.reset(options={"goal_index": 100_000})
     with pytest.raises(ValueError, match="out of range"):
         env.reset(options={"task_index": -1})
@@ -245,7 +245,7 @@ def test_oracle_scores_one_on_at_least_95_percent_of_embedded_goals():
                 break
         scores.append(info["task_score"])
     scores = np.array(scores)
-    assert len(scores) == 4830
+    assert len(scores) == 4799
     assert (scores == 1.0).mean() >= 0.95
     assert scores.mean() > 0.99
 

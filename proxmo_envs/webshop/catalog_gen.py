@@ -242,8 +242,8 @@ def _price(rng: np.random.Generator, lo: float, hi: float, ranged: bool, empty: 
     return f"${p:.2f}"
 
 
-def _make_product(t: ProductType, rng: np.random.Generator, used: set[str], brand: str | None = None,
-                  title_color: str | None = None, model: str | None = None) -> dict:
+def _make_product(t: ProductType, rng: np.random.Generator, text_rng: np.random.Generator, used: set[str],
+                  brand: str | None = None, title_color: str | None = None, model: str | None = None) -> dict:
     brand = brand or t.brands[int(rng.integers(len(t.brands)))]
     noun = t.nouns[int(rng.integers(len(t.nouns)))]
     adjectives = _pick(rng, t.adjectives, int(rng.integers(1, 3)))
@@ -265,16 +265,7 @@ def _make_product(t: ProductType, rng: np.random.Generator, used: set[str], bran
     parts.append(noun)
     extra = attributes[0].title()
     title = " ".join(p for p in parts if p) + f", {extra}, {material.title()}, Model {model}"
-    desc_bits = [
-        f"The {brand} {noun.lower()} is made of {material} and built for everyday use.",
-        f"Designed with {attributes[1]} and {attributes[2]}, it is a dependable choice.",
-    ]
-    if rng.random() < 0.5:
-        desc_bits.append(f"Backed by {brand} customer support; what you see is what you get.")
-    bullets = [f"{a.capitalize()}: {brand} {noun.lower()} with {a} for lasting comfort and value" for a in attributes]
-    bullets.append(f"Material: {material}")
-    if options:
-        bullets.append("Available in " + "; ".join(f"{k}: {', '.join(v)}" for k, v in options.items()))
+    description, bullets = _texts(text_rng, t, brand, noun, material, attributes, options)
     ranged = bool(options) and rng.random() < 0.25
     pricing = _price(rng, *t.price, ranged=ranged, empty=rng.random() < 0.01)
     asin = _asin(rng, used)
@@ -283,7 +274,7 @@ def _make_product(t: ProductType, rng: np.random.Generator, used: set[str], bran
         "name": title,
         "product_information": {"ASIN": asin},
         "brand": f"Brand: {brand}",
-        "full_description": " ".join(desc_bits),
+        "full_description": description,
         "pricing": pricing,
         "list_price": "",
         "images": [],
@@ -297,6 +288,61 @@ def _make_product(t: ProductType, rng: np.random.Generator, used: set[str], bran
         "_attributes": attributes,
         "_audience": _AUDIENCE_NOUN[audience],
     }
+
+
+BULLET_TEMPLATES = (
+    "{A}: made for everyday use and easy care",
+    "{A} - a detail you will notice every day",
+    "Features {a}, so you can use it with confidence",
+    "{A}; tested by {brand} for quality and durability",
+    "Our {noun} is {a} and finished in {material}",
+    "{A} design that keeps its shape and performance over time",
+    "{A} for comfort and value",
+)
+CARE = {
+    "beauty": ("Dermatologist tested formula", "Store in a cool, dry place", "Not tested on animals"),
+    "fashion": ("Imported", "Check the size chart before ordering", "Machine wash cold, tumble dry low"),
+    "food": ("Packed in a facility that also handles tree nuts", "Store in a cool, dry place", "Best before date printed on the package"),
+    "furniture": ("Assembly instructions and hardware included", "Wipe clean with a damp cloth", "Ships in one box"),
+    "electronics": ("12-month limited warranty", "Package includes a user manual", "Compatible with most devices"),
+    "garden": ("Suitable for indoor and outdoor use", "Rinse and dry before storing", "UV resistant materials"),
+}
+DESCRIPTION_OPENERS = (
+    "The {brand} {noun} is made of {material} and built for everyday use.",
+    "Meet the {brand} {noun}: {material} construction and a clean, modern look.",
+    "{brand} designed this {noun} around {material} for people who want something that simply works.",
+    "Looking for a dependable {noun}? This one from {brand} uses {material}.",
+)
+DESCRIPTION_MIDDLES = (
+    "It is {a1} and {a2}, a combination you rarely find at this price.",
+    "With {a1} and {a2}, it fits right into your routine.",
+    "Customers choose it because it is {a1}; {a2} is a welcome bonus.",
+)
+DESCRIPTION_CLOSERS = (
+    "Backed by {brand} customer support.",
+    "What you see is what you get: no hidden extras.",
+    "A great gift for family and friends.",
+    "",
+)
+
+
+def _texts(rng: np.random.Generator, t: ProductType, brand: str, noun: str, material: str, attributes: list[str],
+           options: dict[str, list[str]]) -> tuple[str, list[str]]:
+    """Description and bullet points (every attribute appears verbatim, as in real WebShop products)."""
+    pick = lambda pool: pool[int(rng.integers(len(pool)))]  # noqa: E731
+    noun_l = noun.lower()
+    description = " ".join(x for x in (
+        pick(DESCRIPTION_OPENERS).format(brand=brand, noun=noun_l, material=material),
+        pick(DESCRIPTION_MIDDLES).format(a1=attributes[1], a2=attributes[2]),
+        pick(DESCRIPTION_CLOSERS).format(brand=brand),
+    ) if x)
+    bullets = [pick(BULLET_TEMPLATES).format(A=a.capitalize(), a=a, brand=brand, noun=noun_l, material=material)
+               for a in attributes]
+    bullets.insert(int(rng.integers(len(bullets) + 1)), f"Material: {material}")
+    bullets.append(pick(CARE[t.category]))
+    if options:
+        bullets.append("Available in " + "; ".join(f"{k}: {', '.join(v)}" for k, v in options.items()))
+    return description, bullets
 
 
 def _instruction(t: ProductType, product: dict, rng: np.random.Generator) -> tuple[str, list[str]]:
@@ -313,26 +359,27 @@ def _instruction(t: ProductType, product: dict, rng: np.random.Generator) -> tup
 def generate(seed: int = 0, n_products: int = 1100, instruction_rate: float = 0.78, human_rate: float = 0.35):
     """Build ``(products, attributes, human)`` in the raw schema (JSON-ready), deterministic from ``seed``."""
     rng = np.random.default_rng(seed)
+    text_rng = np.random.default_rng([seed, 1])  # wording only: structure does not depend on it
     used: set[str] = set()
     products: list[tuple[ProductType, dict]] = []
     while len(products) < n_products:
         t = TYPES[int(rng.integers(len(TYPES)))]
-        base = _make_product(t, rng, used)
+        base = _make_product(t, rng, text_rng, used)
         products.append((t, base))
         roll = rng.random()
         if roll < 0.25 and "color" in dict((o[0], o) for o in t.options):
             # distractor: same brand, same type, another colour in the title and options
             colors = dict((o[0], o[1]) for o in t.options)["color"]
-            products.append((t, _make_product(t, rng, used, brand=base["brand"][7:], title_color=colors[int(rng.integers(len(colors)))])))
+            products.append((t, _make_product(t, rng, text_rng, used, brand=base["brand"][7:], title_color=colors[int(rng.integers(len(colors)))])))
         elif roll < 0.40:
             # near duplicate: same brand and type, another model number
-            products.append((t, _make_product(t, rng, used, brand=base["brand"][7:])))
+            products.append((t, _make_product(t, rng, text_rng, used, brand=base["brand"][7:])))
         elif roll < 0.50:
             # same brand, other product type of the same top category
             same_cat = [u for u in TYPES if u.category == t.category and u is not t and base["brand"][7:] in u.brands]
             if same_cat:
                 u = same_cat[int(rng.integers(len(same_cat)))]
-                products.append((u, _make_product(u, rng, used, brand=base["brand"][7:])))
+                products.append((u, _make_product(u, rng, text_rng, used, brand=base["brand"][7:])))
     products = products[:n_products]
     order = rng.permutation(len(products))  # the file is shuffled, as items_shuffle is
     products = [products[int(i)] for i in order]
