@@ -208,3 +208,8 @@ def test_every_logged_episode_ends_and_columns_are_complete(tmp_path):
     assert (last["step"] <= 2).all()
     ret = df.group_by("episode_id").agg(pl.col("reward").sum(), pl.col("episode_return").first())
     assert np.allclose(ret["reward"].to_numpy(), ret["episode_return"].to_numpy())
+
+
+def test_unpicklable_policy_with_workers_is_a_clear_type_error(tmp_path):
+    with pytest.raises(TypeError, match="picklable policy"):
+        rollout(TOY_MAKE_ID, {}, lambda obs, info: "alpha", tasks=2, group_size=1, out=tmp_path / "r", workers=2)

@@ -72,6 +72,9 @@ def test_webshop_rollout_runner(tmp_path):
     df = read_log(tmp_path / "r")
     assert summary.episodes == 6 and df["episode_id"].n_unique() == 6 and df["group_id"].n_unique() == 3
     assert df.group_by("episode_id").len()["len"].max() <= 15  # the WebShop step cap
+    rollout("proxmo/WebShop-v0", {}, "random", tasks=3, group_size=2, out=tmp_path / "again", seed=1)
+    again = read_log(tmp_path / "again")
+    assert again.drop("run_id").equals(df.drop("run_id"))  # same seeds: identical rows but the run id
 
 
 def test_alfworld_round_trip_walkthrough(tmp_path):
