@@ -17,8 +17,33 @@ ADDED_COLUMNS = ("return_to_go", "adv_episode", "adv_step", "advantage")
 
 
 def dense_codes(series: pl.Series) -> np.ndarray:
-    """0-based dense integer codes of a column's values (equal values, equal codes), int64."""
+    """0-based dense integer codes of a column's values (equal values, equal codes), int64, shape (n,).
+
+    Code order is not meaningful. Fast paths: runs of equal values (ids written trajectory by trajectory)
+    give codes by first appearance; otherwise 64-bit hashes, checked against the exact number of distinct
+    values (a collision falls back to sorting the values).
+    """
+    n = len(series)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    change = (series != series.shift(1)).fill_null(True).to_numpy()
+    change[0] = True
+    starts = series.filter(pl.Series(change))
+    if starts.n_unique() == len(starts):  # no value comes back after its run ended
+        return np.cumsum(change, dtype=np.int64) - 1
+    uniq, inverse = np.unique(series.hash(seed=0).to_numpy(), return_inverse=True)
+    if len(uniq) == series.n_unique():
+        return inverse.reshape(-1).astype(np.int64)
     return series.rank("dense").to_numpy().astype(np.int64) - 1
+
+
+def code_values(series: pl.Series, codes: np.ndarray) -> list:
+    """The value of each code from ``dense_codes``: ``values[codes[i]] == series[i]``."""
+    if not len(codes):
+        return []
+    first = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    return series.gather(first).to_list()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from .config import ProxMOConfig
 from .episode import row_mean_advantage, trajectory_advantage
-from .frame import StepRows, dense_codes
+from .frame import StepRows, code_values, dense_codes
 from .groups import group_count, group_mean
 from .returns import Credit, episode_groups, step_returns
 from .similarity import TfidfStats, count_terms, fit_transform_tfidf, minilm_embed
@@ -42,20 +42,38 @@ def psa_group(vectors, returns: np.ndarray, keys: np.ndarray, tau: float,
     vectors: (m, d) L2-normalised state embeddings (scipy sparse or numpy); vector_index: (n,) row -> vector
     row (default: row i uses vector i, m = n); returns: (n,) R_t; keys: (n,) candidate key (the step index
     for ``same_step``, a constant for ``all_steps``): cand(i) = rows with keys[i]. w_ij is the softmax of
-    cos(s_i, s_j) / tau over cand(i), computed with the row maximum subtracted, so tiny tau is exact
-    grouping rather than an overflow.
+    cos(s_i, s_j) / tau over cand(i), computed with the candidates' maximum subtracted, so tiny tau is exact
+    grouping rather than an overflow. Work is per candidate block: (blocks, L, L) with L the largest block.
     """
     returns = np.asarray(returns, dtype=np.float64)
+    n = len(returns)
+    if n == 0:
+        return np.zeros(0)
     gram = vectors @ vectors.T
     gram = gram.toarray() if sp.issparse(gram) else np.asarray(gram, dtype=np.float64)
-    if vector_index is not None:
-        gram = gram[np.ix_(vector_index, vector_index)]
-    logits = gram / tau
-    logits[keys[:, None] != keys[None, :]] = -np.inf
-    logits -= logits.max(axis=1, keepdims=True)
+    vi = np.arange(n) if vector_index is None else np.asarray(vector_index)
+    # rows of each candidate block side by side, padded to the largest block
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    start = np.ones(n, dtype=bool)
+    start[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    block = np.cumsum(start) - 1
+    first = np.flatnonzero(start)
+    pos = np.arange(n) - first[block]
+    rows = np.full((len(first), int(pos.max()) + 1), -1, dtype=np.int64)
+    rows[block, pos] = order
+    valid = rows >= 0
+    idx = vi[np.where(valid, rows, 0)]
+    logits = gram[idx[:, :, None], idx[:, None, :]] / tau
+    logits = np.where(valid[:, None, :], logits, -np.inf)
+    logits -= logits.max(axis=2, keepdims=True)
     weights = np.exp(logits)
-    weights /= weights.sum(axis=1, keepdims=True)
-    return returns - weights @ returns
+    weights /= weights.sum(axis=2, keepdims=True)
+    r = np.where(valid, returns[np.where(valid, rows, 0)], 0.0)
+    baseline = np.einsum("bij,bj->bi", weights, r)
+    out = np.empty(n)
+    out[rows[valid]] = returns[rows[valid]] - baseline[valid]
+    return out
 
 
 def psc_episode(rows: StepRows, cfg: ProxMOConfig) -> np.ndarray:
@@ -105,13 +123,14 @@ def psa_step(rows: StepRows, returns: np.ndarray, cfg: ProxMOConfig,
     """PSA step advantages for every row, one task group at a time.
 
     stats: TF-IDF statistics per batch value (iteration) for ``tfidf_scope="batch"``; fitted here from
-    ``rows`` when None (correct when ``rows`` hold whole iterations).
+    ``rows`` when None (correct when ``rows`` hold whole iterations). Fitting from ``TermCounts`` makes
+    both routes give the same vocabulary and IDF.
     """
     adv = np.zeros(rows.n_rows)
     if not rows.n_rows:
         return adv
     obs_code = dense_codes(rows.observation)
-    texts = rows.observation.unique().sort().to_list()  # text of each obs_code
+    texts = code_values(rows.observation, obs_code)
     keys_all = rows.step if cfg.candidates == "same_step" else np.zeros(rows.n_rows, dtype=np.int64)
     slices = _group_slices(rows.group)
     batch_of_group = np.array([rows.batch[s[0]] for s in slices])
@@ -135,17 +154,20 @@ def psa_step(rows: StepRows, returns: np.ndarray, cfg: ProxMOConfig,
             adv[s] = psa_group(vectors, returns[s], keys_all[s], cfg.tau, inverse.reshape(-1))
         return adv
 
-    if stats is None:
-        stats = fit_batch_stats(rows.observation, rows.batch, cfg.max_features)
     for b in np.unique(batch_of_group):
-        st = stats.get(int(b))
-        if st is None:
-            raise ValueError(f"no TF-IDF statistics for iteration {int(b)}")
+        in_batch = [s for s, gb in zip(slices, batch_of_group) if gb == b]
+        rows_b = np.concatenate(in_batch)
+        codes, mult = np.unique(obs_code[rows_b], return_counts=True)
+        if stats is None:  # rows hold the whole iteration: fit and embed with one tokenisation
+            st, vectors = fit_transform_tfidf([texts[c] for c in codes], mult, max_features=cfg.max_features,
+                                              norm_eps=cfg.norm_eps)
+        else:
+            st = stats.get(int(b))
+            if st is None:
+                raise ValueError(f"no TF-IDF statistics for iteration {int(b)}")
+            vectors = st.transform([texts[c] for c in codes], cfg.norm_eps)
         if st.is_empty and cfg.variant == "reference":
             continue  # the reference falls back to zero step advantages when the vocabulary is empty
-        in_batch = [s for s, gb in zip(slices, batch_of_group) if gb == b]
-        codes = np.unique(np.concatenate([obs_code[s] for s in in_batch]))
-        vectors = st.transform([texts[c] for c in codes], cfg.norm_eps)
         position = np.empty(len(texts), dtype=np.int64)
         position[codes] = np.arange(len(codes))
         for s in in_batch:

@@ -82,13 +82,16 @@ def prepare(df: pl.DataFrame, m: Method, cfg: Any, where: str = "input") -> tupl
 
 def attach(df: pl.DataFrame, credit: Credit, order: np.ndarray) -> pl.DataFrame:
     """``df`` with the four credit columns (float32) in input row order; other columns untouched."""
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(len(order))
     values = {
         "return_to_go": credit.return_to_go, "adv_episode": credit.adv_episode,
         "adv_step": credit.adv_step, "advantage": credit.advantage,
     }
-    new = [pl.Series(name, values[name][inverse], dtype=pl.Float32) for name in ADDED_COLUMNS]
+    identity = bool(np.all(order == np.arange(len(order))))
+    if not identity:
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+    new = [pl.Series(name, (values[name] if identity else values[name][inverse]).astype(np.float32))
+           for name in ADDED_COLUMNS]
     return df.drop([c for c in ADDED_COLUMNS if c in df.columns]).with_columns(new)
 
 
