@@ -225,6 +225,34 @@ def fuzz_env():
     yield
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), picks=st.lists(st.integers(0, 10_000), min_size=1, max_size=25))
+def test_every_admissible_action_is_valid_and_info_is_consistent(seed, picks):
+    env = _FUZZ_ENV
+    obs, info = env.reset(seed=seed)
+    for k in picks:
+        acts = info["admissible_actions"]
+        if not acts:
+            break
+        a = acts[k % len(acts)]
+        a = a.replace("<query>", info["goal"]["query"])
+        obs, r, term, trunc, info = env.step(a)
+        assert info["invalid_action"] is (a == "click[search]")  # upstream lists the button but ignores it
+        page = info["page"]
+        assert obs.startswith({"start": "WebShop [SEP]", "done": "Thank you"}.get(page, "Instruction: [SEP]"))
+        assert ("Total results" in obs) is (page == "results")
+        assert term is (page == "done") and (r > 0) <= term
+        assert info["available_actions"]["has_search_bar"] is (page == "start")
+        if term:
+            assert r == info["task_score"] and info["won"] is (r == 1.0)
+            break
+
+
+def test_human_goals_need_their_file(webshop_real_dir):
+    with pytest.raises(FileNotFoundError, match=r"goals='human' needs a file matching 'items_human_ins\*\.json'"):
+        make(catalog=str(webshop_real_dir), goals="human")
+
+
 def test_truncation_at_max_steps():
     env = make(max_steps=3)
     env.reset(seed=0)

@@ -160,6 +160,9 @@ def build_goals(catalog: Catalog, kind: GoalKind = "synthetic", seed: int = 233)
     """
     if kind not in ("synthetic", "human"):
         raise ValueError(f"goals must be 'synthetic' or 'human', got {kind!r}")
+    if kind == "human" and "human" not in catalog.files:
+        folder = catalog.files["products"].parent
+        raise FileNotFoundError(f"goals='human' needs a file matching 'items_human_ins*.json' in {folder}")
     prices = draw_prices(catalog.products, np.random.default_rng([seed, 0]))
     limit_rng = np.random.default_rng([seed, 1])
     goals = synthetic_goals(catalog, prices, limit_rng) if kind == "synthetic" else human_goals(catalog, prices, limit_rng)
