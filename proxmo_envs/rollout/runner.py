@@ -119,11 +119,15 @@ def _run_workers(jobs: list[RolloutJob], on_done: Callable[[int], None]) -> list
             try:
                 kind, k, payload, detail = q.get(timeout=0.5)
             except queue_mod.Empty:
-                for k, p in enumerate(procs):
-                    if k not in results and not p.is_alive() and p.exitcode not in (0, None):
-                        time.sleep(0.2)  # let a last message arrive
-                        if q.empty():
-                            raise RuntimeError(f"rollout worker {k} died with exit code {p.exitcode}") from None
+                dead = [k for k, p in enumerate(procs) if k not in results and not p.is_alive()]
+                if dead:
+                    time.sleep(0.2)  # let a last message arrive before declaring the worker lost
+                    if q.empty():
+                        k = dead[0]
+                        raise RuntimeError(
+                            f"rollout worker {k} died with exit code {procs[k].exitcode} before finishing; "
+                            "the run folder keeps its complete episodes, re-run with resume=True"
+                        ) from None
                 continue
             if kind == "progress":
                 on_done(payload)

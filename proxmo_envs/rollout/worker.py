@@ -135,7 +135,10 @@ def run_episodes(job: RolloutJob, progress: Progress | None = None, parent_pid: 
     return result
 
 
-def _run_sequential(job, policy, writer, result, progress, parent_pid) -> None:
+def _run_sequential(
+    job: RolloutJob, policy: Any, writer: PartWriter, result: JobResult, progress: Progress | None, parent_pid: int | None
+) -> None:
+    """One env, one episode at a time; the policy's ``reset(seed)`` (if any) before each episode."""
     env = _make_env(job)
     env.sink = writer.add_episode
     reset_policy = getattr(policy, "reset", None)
@@ -170,7 +173,9 @@ def _run_sequential(job, policy, writer, result, progress, parent_pid) -> None:
         env.close()
 
 
-def _run_batched(job, policy, writer, result, progress, parent_pid) -> None:
+def _run_batched(
+    job: RolloutJob, policy: Any, writer: PartWriter, result: JobResult, progress: Progress | None, parent_pid: int | None
+) -> None:
     """Step up to ``job.batch_size`` envs in lock-step; a slot whose episode ends takes the next one."""
     queue = deque(job.episodes)
     n_slots = max(1, min(job.batch_size, len(queue)))
