@@ -1,0 +1,354 @@
+"""Matplotlib figures of credit assignment and training, for the notebooks, the docs and the CLI.
+
+Every function takes arrays or polars DataFrames and returns a :class:`matplotlib.figure.Figure` built
+without pyplot (no global figure state; in Jupyter the returned figure displays itself). Saving is the
+caller's: ``fig.savefig(path)``. Every figure has labelled axes and a title.
+
+The maths is never re-done here: PSC weights come from :func:`proxmo_analysis.credit.psc_weights`, the
+PSA weight matrix from :func:`proxmo_analysis.credit.psa_group` (see :func:`psa_group_matrices`), the
+GiGPO groups from :func:`proxmo_analysis.credit.gigpo.anchor_step_groups`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import polars as pl
+from matplotlib.figure import Figure
+
+from proxmo_analysis.credit import ProxMOConfig, psa_group, psc_weights
+from proxmo_analysis.credit.frame import dense_codes
+from proxmo_analysis.credit.gigpo import anchor_step_groups
+from proxmo_analysis.credit.proxmo import fit_batch_stats
+from proxmo_analysis.credit.similarity import fit_transform_tfidf, minilm_embed
+
+__all__ = [
+    "PSAGroupMatrices",
+    "psa_group_matrices",
+    "psc_weight_figure",
+    "psa_figure",
+    "advantage_trajectory_figure",
+    "learning_curve_figure",
+    "comparison_bar_figure",
+]
+
+#: colours per method name, so a method keeps its colour across figures
+METHOD_COLORS = {
+    "grpo": "#7f7f7f", "grpo_mean": "#bcbd22", "rloo": "#17becf", "gigpo": "#1f77b4",
+    "gigpo_wo_std": "#1f77b4", "proxmo": "#d62728", "proxmo_wo_psc": "#ff7f0e", "proxmo_wo_psa": "#9467bd",
+}
+
+
+def _color(name: str, k: int) -> str:
+    return METHOD_COLORS.get(str(name), f"C{k % 10}")
+
+
+def _require(df: Any, columns: Sequence[str], where: str) -> None:
+    if not isinstance(df, pl.DataFrame):
+        raise TypeError(f"{where}: expected a polars DataFrame, got {type(df).__name__}")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{where}: missing column(s) {', '.join(missing)} (has: {', '.join(df.columns)})")
+
+
+# ---- PSC --------------------------------------------------------------------------------------------------
+def psc_weight_figure(alpha: float = 4.0, beta: float = 0.1, group_size: int | None = 8,
+                      n_points: int = 201) -> Figure:
+    """ProxMO's PSC weight ``w(R, p)`` against the group success rate ``p`` (spec §4.1).
+
+    Two curves, successes (R = 1) and failures (R = 0), over p in [0, 1] (``n_points`` points); with
+    ``group_size`` N, markers at the rates a group of N can have (k/N; successes need k >= 1, failures
+    k <= N-1). Values come from :func:`proxmo_analysis.credit.psc_weights`. Line 0 is the success curve,
+    line 1 the failure curve (``fig.axes[0].lines``).
+    """
+    if n_points < 2:
+        raise ValueError(f"n_points must be >= 2, got {n_points}")
+    if group_size is not None and (isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 2):
+        raise ValueError(f"group_size must be an int >= 2 or None, got {group_size!r}")
+    p = np.linspace(0.0, 1.0, n_points)
+    w_success = psc_weights(np.ones(n_points, dtype=bool), p, alpha, beta)
+    w_failure = psc_weights(np.zeros(n_points, dtype=bool), p, alpha, beta)
+    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(p, w_success, color="#2ca02c", label="success (R = 1): amplified when successes are rare")
+    ax.plot(p, w_failure, color="#d62728", label="failure (R = 0): damped when failures are rare")
+    if group_size is not None:
+        k = np.arange(group_size + 1) / group_size
+        ks, kf = k[1:], k[:-1]
+        ax.plot(ks, psc_weights(np.ones(len(ks), dtype=bool), ks, alpha, beta), "o", color="#2ca02c", ms=4,
+                label=f"reachable rates k/N, N = {group_size}")
+        ax.plot(kf, psc_weights(np.zeros(len(kf), dtype=bool), kf, alpha, beta), "o", color="#d62728", ms=4)
+    ax.axhline(1.0, color="black", lw=0.6, ls=":")
+    ax.set_xlabel("group success rate p")
+    ax.set_ylabel("w(R, p), the factor on the episode advantage")
+    ax.set_title(f"ProxMO PSC weight (alpha = {alpha:g}, beta = {beta:g})")
+    ax.set_xlim(0.0, 1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+# ---- PSA vs GiGPO ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PSAGroupMatrices:
+    """The state-proximity view of one task group, rows ordered as ``order`` says.
+
+    ``similarity[i, j]``: cosine of the state embeddings of rows i and j (n, n); ``weights[i, j]``: PSA's
+    soft-baseline weight w_ij (rows sum to 1 over cand(i), 0 elsewhere); ``anchor_group``: (n,) GiGPO
+    exact-match step-group code of each row; ``rollout``/``step``: (n,) trajectory number in the group and
+    step index; ``observation``: (n,) the state texts; ``row_index``: (n,) positions in the input frame.
+    """
+
+    group_id: str
+    rollout: np.ndarray
+    step: np.ndarray
+    observation: list[str]
+    row_index: np.ndarray
+    similarity: np.ndarray
+    weights: np.ndarray
+    anchor_group: np.ndarray
+    tau: float
+    candidates: str
+
+    @property
+    def exact_match(self) -> np.ndarray:
+        """(n, n) bool: rows i and j share GiGPO's anchor-state group (identical observation text)."""
+        return self.anchor_group[:, None] == self.anchor_group[None, :]
+
+    @property
+    def singleton_share(self) -> float:
+        """Share of the group's rows alone in their GiGPO step group (their step advantage is 0)."""
+        if not len(self.anchor_group):
+            return 0.0
+        sizes = np.bincount(self.anchor_group)
+        return float(np.mean(sizes[self.anchor_group] == 1))
+
+
+def psa_group_matrices(log: pl.DataFrame, group_id: str, *, order: str = "step",
+                       **config: Any) -> PSAGroupMatrices:
+    """Similarity matrix, PSA weights and GiGPO exact-match groups of task group ``group_id``.
+
+    log: step rows holding the group (``group_id``, ``episode_id``, ``step``, ``observation``; optional
+    ``rollout_index`` and ``iteration``). With ``tfidf_scope="batch"`` (the default) the TF-IDF model is
+    fitted on every row of the group's iteration in ``log``, as ``score`` does, so pass the whole run.
+    config: :class:`~proxmo_analysis.credit.ProxMOConfig` fields (``tau``, ``candidates``,
+    ``variant``, ...). order: ``"step"`` (rows by step, then trajectory: same-step candidate sets are
+    diagonal blocks) or ``"trajectory"`` (trajectory by trajectory).
+
+    The weights are read from the public PSA kernel :func:`~proxmo_analysis.credit.psa_group` itself:
+    with returns e_k (1 on row k, 0 elsewhere) it gives ``A_i = [i = k] - w_ik``, so column k of the
+    weight matrix is ``e_k - psa_group(..., e_k, ...)`` — the same numbers ``score`` uses.
+    """
+    _require(log, ["group_id", "episode_id", "step", "observation"], "psa_group_matrices")
+    if order not in ("step", "trajectory"):
+        raise ValueError(f"order must be 'step' or 'trajectory', got {order!r}")
+    cfg = ProxMOConfig(**config)
+    indexed = log.with_row_index("_row")
+    group = indexed.filter(pl.col("group_id") == group_id)
+    if group.height == 0:
+        known = log.get_column("group_id").unique().sort().head(5).to_list()
+        raise ValueError(f"psa_group_matrices: no rows with group_id {group_id!r} (e.g. {known})")
+    if "rollout_index" in group.columns:
+        rollout = group.get_column("rollout_index").cast(pl.Int64)
+    else:
+        rollout = group.get_column("episode_id").rank("dense").cast(pl.Int64) - 1
+    group = group.with_columns(rollout.alias("_rollout"))
+    keys = ["step", "_rollout"] if order == "step" else ["_rollout", "step"]
+    group = group.sort(keys)
+    obs = group.get_column("observation")
+    obs_code = dense_codes(obs)
+    local, first, inverse = np.unique(obs_code, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    texts = [obs[int(i)] for i in first]
+    mult = np.bincount(inverse).astype(np.float64)
+
+    if cfg.similarity == "minilm":
+        vectors = minilm_embed(texts)
+    elif cfg.tfidf_scope == "group":
+        _, vectors = fit_transform_tfidf(texts, mult, max_features=cfg.max_features, norm_eps=cfg.norm_eps)
+    else:
+        batch_rows = log
+        if "iteration" in log.columns:
+            it = group.get_column("iteration")[0]
+            batch_rows = log.filter(pl.col("iteration") == it)
+        batch_obs = batch_rows.get_column("observation")
+        stats = fit_batch_stats(batch_obs, np.zeros(len(batch_obs), dtype=np.int64), cfg.max_features)[0]
+        vectors = stats.transform(texts, cfg.norm_eps)
+    gram = vectors @ vectors.T
+    gram = gram.toarray() if hasattr(gram, "toarray") else np.asarray(gram, dtype=np.float64)
+    similarity = gram[np.ix_(inverse, inverse)]
+
+    n = group.height
+    step = group.get_column("step").cast(pl.Int64).to_numpy()
+    cand_keys = step if cfg.candidates == "same_step" else np.zeros(n, dtype=np.int64)
+    weights = np.empty((n, n))
+    for k in range(n):
+        unit = np.zeros(n)
+        unit[k] = 1.0
+        weights[:, k] = unit - psa_group(vectors, unit, cand_keys, cfg.tau, inverse)
+    anchor = anchor_step_groups(obs_code, np.zeros(n, dtype=np.int64))
+    return PSAGroupMatrices(
+        group_id=str(group_id), rollout=group.get_column("_rollout").to_numpy(), step=step,
+        observation=obs.to_list(), row_index=group.get_column("_row").to_numpy(), similarity=similarity,
+        weights=weights, anchor_group=anchor, tau=cfg.tau, candidates=cfg.candidates,
+    )
+
+
+def _block_ticks(ax, values: np.ndarray, label: str) -> None:
+    """Ticks at the first row of each run of equal ``values`` (steps or trajectories), at most ~12."""
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    stride = max(1, int(np.ceil(len(starts) / 12)))
+    shown = starts[::stride]
+    ax.set_xticks(shown, [str(values[i]) for i in shown], fontsize=7)
+    ax.set_yticks(shown, [str(values[i]) for i in shown], fontsize=7)
+    for s in starts[1:]:
+        ax.axhline(s - 0.5, color="white", lw=0.4)
+        ax.axvline(s - 0.5, color="white", lw=0.4)
+    ax.set_xlabel(f"row j ({label} starts)")
+    ax.set_ylabel(f"row i ({label} starts)")
+
+
+def psa_figure(m: PSAGroupMatrices, title: str | None = None) -> Figure:
+    """Three heatmaps of one task group: state cosine similarity, PSA weights w_ij, GiGPO exact-match groups.
+
+    Rows and columns are the group's step rows in ``m``'s order; ticks mark where each step (or
+    trajectory) starts.
+    """
+    rows_by_step = len(m.step) < 2 or bool(np.all(np.diff(m.step) >= 0))
+    blocks, label = (m.step, "step") if rows_by_step else (m.rollout, "trajectory")
+    fig = Figure(figsize=(15.0, 4.8), layout="constrained")
+    axes = fig.subplots(1, 3)
+    im0 = axes[0].imshow(m.similarity, cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
+    axes[0].set_title("cosine similarity of states")
+    fig.colorbar(im0, ax=axes[0], shrink=0.8, label="cos(s_i, s_j)")
+    weights = np.ma.masked_where(m.weights <= 0.0, m.weights)
+    im1 = axes[1].imshow(weights, cmap="magma_r", vmin=0.0, vmax=float(max(m.weights.max(), 1e-12)),
+                         interpolation="nearest")
+    axes[1].set_title(f"ProxMO PSA weights w_ij (tau = {m.tau:g}, {m.candidates})")
+    fig.colorbar(im1, ax=axes[1], shrink=0.8, label="w_ij (each row sums to 1)")
+    exact = m.exact_match.astype(float)
+    np.fill_diagonal(exact, np.where(np.bincount(m.anchor_group)[m.anchor_group] == 1, 0.5, 1.0))
+    im2 = axes[2].imshow(exact, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+    axes[2].set_title(f"GiGPO exact-match step groups ({m.singleton_share:.0%} of rows singletons)")
+    fig.colorbar(im2, ax=axes[2], shrink=0.8, ticks=[0.0, 0.5, 1.0],
+                 label="same anchor state (0.5: singleton)")
+    for ax in axes:
+        _block_ticks(ax, blocks, label)
+    fig.suptitle(title or f"Task group {m.group_id}: {len(m.step)} step rows, "
+                 f"{len(np.unique(m.rollout))} trajectories")
+    return fig
+
+
+# ---- advantages along a trajectory -----------------------------------------------------------------------
+def advantage_trajectory_figure(scored: Mapping[str, pl.DataFrame], episode_id: str,
+                                columns: Sequence[str] = ("advantage", "adv_step")) -> Figure:
+    """Advantages along one trajectory under each method: one panel per column, one line per method.
+
+    scored: method name -> the log scored by that method (``episode_id``, ``step`` and ``columns``).
+    """
+    if not scored:
+        raise ValueError("advantage_trajectory_figure: no scored logs given")
+    fig = Figure(figsize=(5.2 * len(columns), 4.0), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(columns)))
+    won = None
+    for k, (name, df) in enumerate(scored.items()):
+        _require(df, ["episode_id", "step", *columns], f"advantage_trajectory_figure[{name!r}]")
+        ep = df.filter(pl.col("episode_id") == episode_id).sort("step")
+        if ep.height == 0:
+            raise ValueError(f"advantage_trajectory_figure[{name!r}]: no rows with episode_id {episode_id!r}")
+        if won is None and "won" in ep.columns:
+            won = bool(ep.get_column("won")[0])
+        for ax, col in zip(axes, columns):
+            ax.plot(ep["step"].to_numpy(), ep[col].to_numpy(), marker="o", ms=3, color=_color(name, k), label=name)
+    for ax, col in zip(axes, columns):
+        ax.axhline(0.0, color="black", lw=0.6)
+        ax.set_xlabel("step t")
+        ax.set_ylabel(col)
+        ax.set_title({"advantage": "total advantage A", "adv_step": "step part A_step",
+                      "adv_episode": "episode part A_episode", "return_to_go": "return to go R_t"}.get(col, col))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    outcome = "" if won is None else (" (won)" if won else " (lost)")
+    fig.suptitle(f"Advantages along trajectory {episode_id}{outcome}")
+    return fig
+
+
+# ---- training ----------------------------------------------------------------------------------------------
+def _mean_std(df: pl.DataFrame, by: list[str], value: str) -> pl.DataFrame:
+    return (df.filter(pl.col(value).is_not_null() & pl.col(value).is_not_nan())
+            .group_by(by, maintain_order=True)
+            .agg(pl.col(value).mean().alias("mean"), pl.col(value).std(ddof=1).fill_null(0.0).alias("std"),
+                 pl.len().alias("n"))
+            .sort(by))
+
+
+def learning_curve_figure(metrics: pl.DataFrame, values: Sequence[str] = ("eval_success", "train_success"),
+                          by: str = "method", x: str = "iteration", title: str | None = None) -> Figure:
+    """Learning curves: one panel per column of ``values``, one line per ``by`` value (mean over the
+    other rows at each ``x``, e.g. over seeds, with a ± sample-std band when there are several).
+
+    metrics: long format, one row per (run, iteration), e.g. the ``metrics.csv`` files of training runs
+    stacked with a ``method`` (and ``seed``) column. Null / NaN values (iterations without evaluation)
+    are skipped.
+    """
+    values = [values] if isinstance(values, str) else list(values)
+    _require(metrics, [by, x, *values], "learning_curve_figure")
+    fig = Figure(figsize=(5.2 * len(values), 4.0), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(values)))
+    names = metrics.get_column(by).unique(maintain_order=True).to_list()
+    for ax, value in zip(axes, values):
+        stats = _mean_std(metrics.with_columns(pl.col(value).cast(pl.Float64)), [by, x], value)
+        for k, name in enumerate(names):
+            s = stats.filter(pl.col(by) == name)
+            if not s.height:
+                continue
+            xs, mean, std = s[x].to_numpy(), s["mean"].to_numpy(), s["std"].to_numpy()
+            n_runs = int(s["n"].max())
+            ax.plot(xs, mean, marker="o", ms=3, color=_color(name, k),
+                    label=f"{name} (n = {n_runs})" if n_runs > 1 else str(name))
+            if n_runs > 1:
+                ax.fill_between(xs, mean - std, mean + std, color=_color(name, k), alpha=0.15, lw=0)
+        ax.set_xlabel(x.replace("_", " "))
+        ax.set_ylabel(value.replace("_", " "))
+        ax.set_title(value.replace("_", " ") + " (mean ± std over runs)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title or "Learning curves")
+    return fig
+
+
+def comparison_bar_figure(results: pl.DataFrame, values: Sequence[str] = ("eval_success",), by: str = "method",
+                          hue: str | None = None, title: str | None = None) -> Figure:
+    """Bars of the mean of each column of ``values`` per ``by`` value (± sample std over the rows, e.g.
+    seeds), one panel per column; with ``hue`` (e.g. ``env_id`` or ``task_type``), grouped bars.
+
+    results: one row per run (e.g. final held-out success per method and seed).
+    """
+    values = [values] if isinstance(values, str) else list(values)
+    _require(results, [by, *values] + ([hue] if hue else []), "comparison_bar_figure")
+    fig = Figure(figsize=(max(5.0, 1.2 * results[by].n_unique() + 2.0) * len(values), 4.0), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(values)))
+    names = results.get_column(by).unique(maintain_order=True).to_list()
+    hues = [None] if hue is None else results.get_column(hue).unique(maintain_order=True).to_list()
+    width = 0.8 / len(hues)
+    for ax, value in zip(axes, values):
+        stats = _mean_std(results.with_columns(pl.col(value).cast(pl.Float64)), [by] + ([hue] if hue else []), value)
+        for h, hv in enumerate(hues):
+            s = stats if hue is None else stats.filter(pl.col(hue) == hv)
+            lookup = {row[by]: (row["mean"], row["std"]) for row in s.iter_rows(named=True)}
+            xs = np.arange(len(names)) + (h - (len(hues) - 1) / 2) * width
+            mean = np.array([lookup.get(nm, (np.nan, 0.0))[0] for nm in names])
+            err = np.array([lookup.get(nm, (np.nan, 0.0))[1] for nm in names])
+            colors = [_color(nm, k) for k, nm in enumerate(names)] if hue is None else f"C{h % 10}"
+            ax.bar(xs, mean, width=width, yerr=err, capsize=3, color=colors, label=None if hue is None else str(hv))
+        ax.set_xticks(np.arange(len(names)), [str(nm) for nm in names], rotation=20, ha="right")
+        ax.set_xlabel(by.replace("_", " "))
+        ax.set_ylabel(value.replace("_", " "))
+        ax.set_title(value.replace("_", " ") + " (mean ± std)")
+        ax.grid(alpha=0.3, axis="y")
+        if hue is not None:
+            ax.legend(fontsize=8, title=hue)
+    fig.suptitle(title or "Method comparison")
+    return fig
