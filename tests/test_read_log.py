@@ -163,3 +163,12 @@ def test_lazy_validates_before_returning(tmp_path):
     path = _write(tmp_path / "f.parquet", [ep])
     with pytest.raises(ValueError, match="gap in step"):
         read_log(path, lazy=True)
+
+
+def test_a_log_rewritten_by_polars_still_validates(run, tmp_path):
+    # The analysis reads with polars, adds columns and writes back with polars: still a valid log.
+    df = read_log(run).with_columns(pl.lit(0.0, dtype=pl.Float32).alias("advantage"))
+    df.write_parquet(tmp_path / "scored.parquet")
+    back = read_log(tmp_path / "scored.parquet")
+    assert back.equals(df)
+    assert duckdb.sql(f"select count(*) from '{tmp_path / 'scored.parquet'}'").fetchall() == [(8,)]
