@@ -131,3 +131,11 @@ def load_games(split: str, data_dir: str | os.PathLike | None = None) -> tuple[G
 
         return shipped_games(str(data_root() / "alfworld"), split)
     return dataset_games(str(Path(data_dir).resolve()), split)
+
+
+def task_type_counts(games: tuple[GameRecord, ...] | list[GameRecord]) -> dict[str, int]:
+    """Number of games per task type, in ALFWorld's task-type order (types with no game count 0)."""
+    counts = {t: 0 for t in TASK_TYPES}
+    for g in games:
+        counts[g.task_type] = counts.get(g.task_type, 0) + 1
+    return counts
