@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -25,9 +25,12 @@ GoalKind = Literal["synthetic", "human"]
 Split = Literal["train", "test", "all"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Goal:
-    """One task: buy ``asin`` with ``goal_options`` under ``price_upper`` (upstream goal dict keys)."""
+    """One task: buy ``asin`` with ``goal_options`` under ``price_upper`` (upstream goal dict keys).
+
+    Goals are shared by every env of a process: treat them as read-only (``info["goal"]`` is a copy).
+    """
 
     asin: str
     name: str
@@ -37,7 +40,7 @@ class Goal:
     instruction_text: str
     attributes: tuple[str, ...]
     price_upper: float
-    goal_options: dict[str, str] | tuple[str, ...] = field(hash=False)  # synthetic: dict; human: strings
+    goal_options: dict[str, str] | tuple[str, ...]  # synthetic: {name: value}; human: plain strings
     weight: float = 1.0
     kind: str = "synthetic"
 

@@ -33,6 +33,7 @@ LUCENE_STOP_WORDS = frozenset(
     "these they this to was will with".split()
 )
 _WORD = re.compile(r"\w+(?:'\w+)*")
+_MISSING = object()
 
 
 def cache_root() -> Path:
@@ -50,28 +51,29 @@ def product_document(p: Product) -> str:
 
 
 class Analyzer:
-    """Text -> list of stemmed terms (see module docstring). Callable; caches stems per word."""
+    """Text -> list of stemmed terms (see module docstring). Callable; caches each raw token's term."""
 
     def __init__(self) -> None:
         self._stemmer = Stemmer.Stemmer("porter")
-        self._stem_cache: dict[str, str] = {}
+        self._terms: dict[str, str | None] = {}
+
+    def _term(self, word: str) -> str | None:
+        if word.endswith("'s"):
+            word = word[:-2]
+        word = word.replace("'", "")
+        if not word or word in LUCENE_STOP_WORDS:
+            return None
+        return self._stemmer.stemWord(word)
 
     def __call__(self, text: str) -> list[str]:
-        words = []
-        for w in _WORD.findall(text.lower()):
-            if w.endswith("'s"):
-                w = w[:-2]
-            w = w.replace("'", "")
-            if w and w not in LUCENE_STOP_WORDS:
-                words.append(w)
+        terms = self._terms
         out = []
-        cache = self._stem_cache
-        for w in words:
-            s = cache.get(w)
-            if s is None:
-                s = self._stemmer.stemWord(w)
-                cache[w] = s
-            out.append(s)
+        for w in _WORD.findall(text.lower()):
+            t = terms.get(w, _MISSING)
+            if t is _MISSING:
+                t = terms[w] = self._term(w)
+            if t is not None:
+                out.append(t)
         return out
 
 
