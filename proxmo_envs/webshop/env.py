@@ -73,6 +73,7 @@ class WebShopEnv(gym.Env):
         self.observation_space = SharedText(max_length=cat.max_text, min_length=0, charset=cat.charset)
         self.action_space = spaces.Text(max_length=ACTION_MAX_LENGTH, min_length=0, charset=cat.charset)
         self._session: Session | None = None
+        self._goals: list | None = None
         self._goal_pos = 0
         self._steps = 0
 
@@ -85,8 +86,10 @@ class WebShopEnv(gym.Env):
     @property
     def goals(self) -> list:
         """The :class:`~proxmo_envs.webshop.goals.Goal` objects of the split, index-aligned with task_ids."""
-        all_goals = self._tasks.goalset.goals
-        return [all_goals[i] for i in self._goal_indices]
+        if self._goals is None:
+            all_goals = self._tasks.goalset.goals
+            self._goals = [all_goals[i] for i in self._goal_indices]
+        return self._goals
 
     def _pick_goal(self, options: dict | None) -> int:
         if options:
