@@ -57,8 +57,14 @@ HUMAN = {
 S = " [SEP] "
 
 
+REVIEWS = [{"asin": "B000000001", "average_rating": 4.5,
+            "reviews": [{"title": "Great shoes", "stars": 5, "review": "Light and fast. "},
+                        {"title": "Runs small", "score": 4, "body": "Order a size up."}]}]
+
+
 def write_tiny(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "items_reviews_tiny.json").write_text(json.dumps(REVIEWS))
     (folder / "items_shuffle_tiny.json").write_text(json.dumps(PRODUCTS))
     (folder / "items_ins_v2_tiny.json").write_text(json.dumps(ATTRIBUTES))
     (folder / "items_human_ins.json").write_text(json.dumps(HUMAN))
@@ -92,6 +98,8 @@ def test_loader_maps_raw_fields_like_upstream(tiny):
     assert p1.options == {"color": ["navy blue", "dash kit"], "size": ["9", "10 | 11"]}
     assert p1.query == "running shoes" and p1.price_tag == "$49.99" and p1.pricing == [49.99]
     assert p2.bullets == ["Cushioned sole"] and p2.price_tag == "$20.0 to $30.0" and p2.rating == "4.5"
+    assert p1.rating == "4.5" and p3.rating == "N.A." and p1.reviews[1] == {"title": "Runs small", "score": 4,
+                                                                          "body": "Order a size up."}
     assert p3.options == {} and p3.pricing == [100.0] and p3.price_tag == "$100.0"
     assert p2.attributes == ["cushioned sole"] and p2.instruction_text is None
     assert p1.human_instructions[0]["instruction_options"] == ["navy blue", "9"]
@@ -209,7 +217,7 @@ def test_page_texts_clickables_and_navigation(tiny, cache):
 
     obs, *_, info = env.step("click[b000000001]")
     item = (f"{head}{S}< Prev{S}color{S}navy blue{S}dash kit{S}size{S}9{S}10 | 11{S}Acme Trail Running Shoes{S}"
-            f"Price: $49.99{S}Rating: N.A.{S}Description{S}Features{S}Reviews{S}Buy Now")
+            f"Price: $49.99{S}Rating: 4.5{S}Description{S}Features{S}Reviews{S}Buy Now")
     assert obs == item
     assert info["available_actions"]["clickables"] == [
         "back to search", "< prev", "description", "features", "reviews", "buy now", "navy blue", "dash kit", "9", "10 | 11"]
@@ -222,7 +230,7 @@ def test_page_texts_clickables_and_navigation(tiny, cache):
     assert env.step("click[features]")[0] == f"{head}{S}< Prev{S}Rubber sole{S}Breathable mesh upper"
     obs, *_, info = env.step("click[< prev]")
     assert info["selected_options"] == {"color": "navy blue"}  # sub-page round trip keeps the selection
-    assert env.step("click[reviews]")[0] == f"{head}{S}< Prev"
+    assert env.step("click[reviews]")[0] == f'{head}{S}< Prev{S}"Great shoes"{S}5{S}Light and fast.{S}"Runs small"{S}4{S}Order a size up.'
     assert env.step("click[< prev]")[0] == item
     # < prev on the item page -> the results page it came from, selections cleared
     obs, *_, info = env.step("click[< prev]")

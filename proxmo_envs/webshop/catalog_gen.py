@@ -3,7 +3,8 @@
     python -m proxmo_envs.webshop.catalog_gen --seed 0 --out data/webshop
 
 writes ``items_shuffle_embedded.json`` (products), ``items_ins_v2_embedded.json`` (attributes and
-synthetic instructions) and ``items_human_ins_embedded.json`` (human-style instructions). Products span
+synthetic instructions), ``items_human_ins_embedded.json`` (human-style instructions) and
+``items_reviews_embedded.json`` (reviews and average ratings). Products span
 23 product types in 6 top categories, with brands, titles, descriptions, bullet points, attributes,
 prices or price ranges and options (colours, sizes, flavours, counts, lengths). Near duplicates (same
 brand and type, another colour or model) and distractors (same type other colour, same brand other
@@ -356,8 +357,45 @@ def _instruction(t: ProductType, product: dict, rng: np.random.Generator) -> tup
     return text[0].upper() + text[1:] if rng.random() < 0.3 else text, attrs
 
 
+REVIEW_TITLES = {
+    5: ("Love it", "Exactly as described", "Great {noun}", "Five stars", "Would buy again"),
+    4: ("Very good", "Good value", "Nice {noun}", "Happy with it", "Solid choice"),
+    3: ("It's okay", "Decent for the price", "Mixed feelings", "Average {noun}"),
+    2: ("Not great", "Expected more", "Runs small"),
+    1: ("Disappointed", "Returned it", "Not as pictured"),
+}
+REVIEW_BODIES = {
+    5: ("The {a} really shows. I use my {noun} every day.", "Arrived quickly and the {a} is as advertised.",
+        "Bought a second one as a gift; {a} and well made."),
+    4: ("Good quality overall, {a} as promised, packaging could be better.", "Does the job. The {a} is a plus."),
+    3: ("Fine, but the {a} is not as good as I hoped.", "Works, nothing special."),
+    2: ("The {a} wore off after a few weeks.", "Smaller than I expected."),
+    1: ("Broke after two uses.", "Nothing like the photos, {a} is not true."),
+}
+
+
+def _reviews(rng: np.random.Generator, products: list[dict], rate: float = 0.65) -> list[dict]:
+    """Upstream-format reviews file entries for a share of the products (own RNG stream)."""
+    out = []
+    for p in products:
+        if rng.random() >= rate:
+            continue
+        noun = p["query"]
+        reviews = []
+        for _ in range(int(rng.integers(1, 4))):
+            stars = int(rng.choice([5, 4, 3, 2, 1], p=[0.45, 0.3, 0.12, 0.08, 0.05]))
+            a = p["_attributes"][int(rng.integers(len(p["_attributes"])))]
+            title = REVIEW_TITLES[stars][int(rng.integers(len(REVIEW_TITLES[stars])))].format(noun=noun)
+            body = REVIEW_BODIES[stars][int(rng.integers(len(REVIEW_BODIES[stars])))].format(noun=noun, a=a)
+            reviews.append({"title": title, "stars": stars, "review": body})
+        out.append({"asin": p["asin"], "reviews": reviews,
+                    "average_rating": round(sum(r["stars"] for r in reviews) / len(reviews), 1)})
+    return out
+
+
 def generate(seed: int = 0, n_products: int = 1100, instruction_rate: float = 0.78, human_rate: float = 0.35):
-    """Build ``(products, attributes, human)`` in the raw schema (JSON-ready), deterministic from ``seed``."""
+    """Build ``(products, attributes, human, reviews)`` in the raw schema (JSON-ready), deterministic from
+    ``seed``."""
     rng = np.random.default_rng(seed)
     text_rng = np.random.default_rng([seed, 1])  # wording only: structure does not depend on it
     used: set[str] = set()
@@ -405,20 +443,22 @@ def generate(seed: int = 0, n_products: int = 1100, instruction_rate: float = 0.
                 "instruction_options": opts,
             }]
         out.append({k: v for k, v in p.items() if not k.startswith("_")})
-    return out, attributes, human
+    reviews = _reviews(np.random.default_rng([seed, 2]), [p for _, p in products])
+    return out, attributes, human, reviews
 
 
 def write(out_dir: str | Path, seed: int = 0, n_products: int = 1100) -> dict[str, Path]:
     """Generate and write the three files into ``out_dir``; returns their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    products, attributes, human = generate(seed=seed, n_products=n_products)
+    products, attributes, human, reviews = generate(seed=seed, n_products=n_products)
     paths = {
         "products": out_dir / "items_shuffle_embedded.json",
         "attributes": out_dir / "items_ins_v2_embedded.json",
         "human": out_dir / "items_human_ins_embedded.json",
+        "reviews": out_dir / "items_reviews_embedded.json",
     }
-    for key, data in (("products", products), ("attributes", attributes), ("human", human)):
+    for key, data in (("products", products), ("attributes", attributes), ("human", human), ("reviews", reviews)):
         with open(paths[key], "w", encoding="utf-8") as f:
             json.dump(data, f, ensure_ascii=False, separators=(",", ":"))
             f.write("\n")

@@ -93,7 +93,7 @@ def _charset(catalog: Catalog, goal_texts: list[str] | None = None) -> str:
             for v in values:
                 chars.update(v)
         for r in p.reviews:
-            chars.update(str(r))
+            chars.update(r["title"], str(r["score"]), r["body"])
         for ins in p.human_instructions:
             chars.update(str(ins.get("instruction", "")) if isinstance(ins, dict) else "")
         if p.instruction_text:

@@ -1,7 +1,8 @@
 """Load a WebShop catalogue in the raw upstream schema (ours or real files, same code).
 
 A catalogue folder holds ``items_shuffle*.json`` (products), ``items_ins_v2*.json`` (attributes and
-synthetic instructions) and optionally ``items_human_ins*.json`` (human instructions). The field mapping
+synthetic instructions) and optionally ``items_human_ins*.json`` (human instructions) and
+``items_reviews*.json`` (reviews and average ratings, as upstream's reviews file). The field mapping
 follows upstream ``engine.load_products``: Title = name, Description = full_description, BulletPoints =
 small_description as a list, price tag from ``pricing``, options lowercased with ``/`` -> `` | ``.
 """
@@ -22,6 +23,7 @@ import numpy as np
 PRODUCTS_GLOB = "items_shuffle*.json"
 ATTRIBUTES_GLOB = "items_ins_v2*.json"
 HUMAN_GLOB = "items_human_ins*.json"
+REVIEWS_GLOB = "items_reviews*.json"
 DEFAULT_PRICE = 100.0
 _NOT_PRICE = re.compile(r"[^\d.]")
 REQUIRED_PRODUCT_KEYS = ("asin", "name", "full_description", "small_description", "pricing",
@@ -87,7 +89,7 @@ def _find_one(folder: Path, pattern: str, required: bool) -> Path | None:
 
 
 def catalog_files(folder: str | Path) -> dict[str, Path]:
-    """The products, attributes and (optional) human-instruction files of a catalogue folder."""
+    """The products, attributes and (optional) human-instruction and reviews files of a catalogue folder."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"WebShop catalogue folder not found: {folder}")
@@ -98,6 +100,9 @@ def catalog_files(folder: str | Path) -> dict[str, Path]:
     human = _find_one(folder, HUMAN_GLOB, False)
     if human is not None:
         files["human"] = human
+    reviews = _find_one(folder, REVIEWS_GLOB, False)
+    if reviews is not None:
+        files["reviews"] = reviews
     return files
 
 
@@ -159,6 +164,32 @@ def parse_options(custom: Any, where: str) -> dict[str, list[str]]:
     return options
 
 
+def _rating(value: Any) -> str:
+    if value in (None, "") or (isinstance(value, float) and math.isnan(value)):
+        return "N.A."
+    return str(value)
+
+
+def _read_reviews(path: Path) -> tuple[dict[str, list[dict]], dict[str, Any]]:
+    """Upstream's reviews file: ``[{"asin", "reviews": [{"title", "stars"|"score", "review"|"body"}],
+    "average_rating"}]`` -> (asin -> [{"title", "score", "body"}], asin -> average rating)."""
+    data = _read_json(path, list)
+    reviews: dict[str, list[dict]] = {}
+    ratings: dict[str, Any] = {}
+    for i, entry in enumerate(data):
+        if not isinstance(entry, Mapping) or "asin" not in entry:
+            raise ValueError(f"{path.name}[{i}]: a reviews entry must be an object with an 'asin' key")
+        items = []
+        for r in entry.get("reviews") or []:
+            if not isinstance(r, Mapping):
+                raise ValueError(f"{path.name}[{i}]: each review must be an object")
+            items.append({"title": str(r.get("title", "")), "score": r.get("score", r.get("stars", "")),
+                          "body": str(r.get("body", r.get("review", "")))})
+        reviews[str(entry["asin"])] = items
+        ratings[str(entry["asin"])] = entry.get("average_rating")
+    return reviews, ratings
+
+
 def load_catalog(folder: str | Path) -> Catalog:
     """Read a catalogue folder into a :class:`Catalog` (products in file order).
 
@@ -170,6 +201,7 @@ def load_catalog(folder: str | Path) -> Catalog:
     raw_products = _read_json(files["products"], list)
     attributes = _read_json(files["attributes"], dict)
     human = _read_json(files["human"], dict) if "human" in files else {}
+    reviews, ratings = _read_reviews(files["reviews"]) if "reviews" in files else ({}, {})
 
     products: list[Product] = []
     seen: set[str] = set()
@@ -207,8 +239,8 @@ def load_catalog(folder: str | Path) -> Catalog:
                 category=str(p["category"]),
                 query=str(p["query"]).lower().strip(),
                 product_category=str(p["product_category"]),
-                rating=str(rating) if rating not in (None, "") and not (isinstance(rating, float) and math.isnan(rating)) else "N.A.",
-                reviews=list(p.get("reviews") or []),
+                rating=_rating(ratings.get(asin, rating)),
+                reviews=reviews.get(asin, []),
                 instruction_text=(attr_entry or {}).get("instruction"),
                 instruction_attributes=(attr_entry or {}).get("instruction_attributes"),
                 human_instructions=list(human.get(asin) or []),

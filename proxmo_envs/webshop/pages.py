@@ -46,9 +46,8 @@ class ProductView:
             parts.extend(values)
         parts += [p.name, f"Price: {p.price_tag}", f"Rating: {p.rating}", "Description", "Features", "Reviews", "Buy Now"]
         reviews = []
-        for r in p.reviews:
-            if isinstance(r, dict):
-                reviews += [f'"{r.get("title", "")}"', str(r.get("score", r.get("stars", ""))), str(r.get("body", r.get("review", "")))]
+        for r in p.reviews:  # upstream's review page: "title" in quotes, the score, the body
+            reviews += [f'"{r["title"]}"', str(r["score"]), r["body"].strip()]
         clickables: dict[str, None] = dict.fromkeys((BACK_TO_SEARCH, PREV_PAGE, *SUB_PAGES, BUY_NOW))
         option_of_value: dict[str, str] = {}
         for name, values in p.options.items():
