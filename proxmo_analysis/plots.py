@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from proxmo_analysis.credit import ProxMOConfig, psa_group, psc_weights
 from proxmo_analysis.credit.frame import dense_codes
@@ -37,7 +38,7 @@ __all__ = [
 #: colours per method name, so a method keeps its colour across figures
 METHOD_COLORS = {
     "grpo": "#7f7f7f", "grpo_mean": "#bcbd22", "rloo": "#17becf", "gigpo": "#1f77b4",
-    "gigpo_wo_std": "#1f77b4", "proxmo": "#d62728", "proxmo_wo_psc": "#ff7f0e", "proxmo_wo_psa": "#9467bd",
+    "gigpo_wo_std": "#2ca02c", "proxmo": "#d62728", "proxmo_wo_psc": "#ff7f0e", "proxmo_wo_psa": "#9467bd",
 }
 
 
@@ -276,6 +277,13 @@ def advantage_trajectory_figure(scored: Mapping[str, pl.DataFrame], episode_id: 
 
 
 # ---- training ----------------------------------------------------------------------------------------------
+def _unit_axis(ax, values: np.ndarray) -> None:
+    """Rates and scores in [0, 1] get the whole [0, 1] range, so flat curves are not blown up."""
+    finite = values[np.isfinite(values)]
+    if len(finite) and finite.min() >= 0.0 and finite.max() <= 1.0:
+        ax.set_ylim(-0.03, 1.03)
+
+
 def _mean_std(df: pl.DataFrame, by: list[str], value: str) -> pl.DataFrame:
     return (df.filter(pl.col(value).is_not_null() & pl.col(value).is_not_nan())
             .group_by(by, maintain_order=True)
@@ -310,6 +318,8 @@ def learning_curve_figure(metrics: pl.DataFrame, values: Sequence[str] = ("eval_
                     label=f"{name} (n = {n_runs})" if n_runs > 1 else str(name))
             if n_runs > 1:
                 ax.fill_between(xs, mean - std, mean + std, color=_color(name, k), alpha=0.15, lw=0)
+        _unit_axis(ax, stats["mean"].to_numpy())
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(x.replace("_", " "))
         ax.set_ylabel(value.replace("_", " "))
         ax.set_title(value.replace("_", " ") + " (mean ± std over runs)")
@@ -342,7 +352,10 @@ def comparison_bar_figure(results: pl.DataFrame, values: Sequence[str] = ("eval_
             mean = np.array([lookup.get(nm, (np.nan, 0.0))[0] for nm in names])
             err = np.array([lookup.get(nm, (np.nan, 0.0))[1] for nm in names])
             colors = [_color(nm, k) for k, nm in enumerate(names)] if hue is None else f"C{h % 10}"
-            ax.bar(xs, mean, width=width, yerr=err, capsize=3, color=colors, label=None if hue is None else str(hv))
+            several = bool(s.height) and int(s["n"].max()) > 1
+            ax.bar(xs, mean, width=width, yerr=err if several else None, capsize=3, color=colors,
+                   label=None if hue is None else str(hv))
+        _unit_axis(ax, stats["mean"].to_numpy())
         ax.set_xticks(np.arange(len(names)), [str(nm) for nm in names], rotation=20, ha="right")
         ax.set_xlabel(by.replace("_", " "))
         ax.set_ylabel(value.replace("_", " "))

@@ -212,6 +212,8 @@ def test_comparison_bars_are_means_with_sample_std():
     err = next(c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer))
     segments = err.lines[2][0].get_segments()
     assert segments[0][1][1] - segments[0][0][1] == pytest.approx(2 * np.std([0.3, 0.5], ddof=1))
+    single = comparison_bar_figure(final.filter(pl.col("seed") == 0), "eval_success")
+    assert not any(isinstance(c, ErrorbarContainer) for c in single.axes[0].containers)  # no std from 1 run
     grouped = comparison_bar_figure(final.with_columns(pl.lit("webshop").alias("env")), "eval_success", hue="env")
     assert_readable(grouped)
     assert len(grouped.axes[0].patches) == 2

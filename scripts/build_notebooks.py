@@ -1,0 +1,531 @@
+"""Write the tutorial notebooks in ``notebooks/`` from the cell sources below, with no outputs.
+
+The notebooks are committed stripped (no outputs, ``execution_count`` null); this script is their source
+of truth, so a change is made here and the notebooks are rewritten with::
+
+    .venv/bin/python scripts/build_notebooks.py
+
+``tests/test_notebooks.py`` checks the committed files equal this script's output and executes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def md(text: str):
+    return new_markdown_cell(text.strip("\n"))
+
+
+def code(text: str):
+    return new_code_cell(text.strip("\n"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+ENVIRONMENTS = [
+    md("""
+# 01 · The environments: WebShop and ALFWorld as the agent sees them
+
+Both benchmarks are Gymnasium environments with text observations and text actions, installed with the
+package and playing from embedded data (nothing is downloaded):
+
+* `proxmo/WebShop-v0` — upstream WebShop's text mode on a shipped synthetic catalogue;
+* `proxmo/ALFWorld-v0` — the real ALFWorld engine (TextWorld + PDDL) on games shipped in `data/alfworld/`.
+
+This notebook takes a few steps in each, then rolls out one small *task group* (N episodes of the same
+task) into a Parquet run folder and opens it with polars. Sizes are set in the first cell.
+"""),
+    code("""
+# Sizes: small, so the whole notebook runs in well under a minute on 2 cores.
+WEBSHOP_TASKS = 2      # tasks in the logged rollout
+GROUP_SIZE = 4         # N episodes per task (one task group per task)
+ALFWORLD_STEPS = 4     # walkthrough steps shown on ALFWorld
+SEED = 0
+OUT = "runs/notebook-01"  # run folders are written here (relative to the notebook's working directory)
+"""),
+    code("""
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import gymnasium as gym
+import polars as pl
+
+import proxmo_envs  # noqa: F401  (registers proxmo/WebShop-v0 and proxmo/ALFWorld-v0)
+
+out = Path(OUT)
+shutil.rmtree(out, ignore_errors=True)  # this notebook's own folder: start fresh on every run
+
+
+def show(text: str, width: int = 110) -> None:
+    \"\"\"Print an observation wrapped, as the agent reads it.\"\"\"
+    for line in text.splitlines() or [""]:
+        print(textwrap.fill(line, width) if line else "")
+"""),
+    md("""
+## WebShop
+
+`reset` picks a goal (here `task_index=0` of the `train` split); the observation is the page text with
+`[SEP]` between fields, and `info["admissible_actions"]` lists what can be done: `search[<query>]` on the
+search page, `click[...]` elsewhere. The reward is the WebShop score in [0, 1], given on `click[buy now]`.
+"""),
+    code("""
+env = gym.make("proxmo/WebShop-v0")
+obs, info = env.reset(seed=SEED, options={"task_index": 0})
+print("tasks in the split:", env.unwrapped.task_count, "| task id:", info["task_id"], "| type:", info["task_type"])
+show(obs)
+print("admissible:", info["admissible_actions"])
+"""),
+    md("""
+The scripted expert `WebShopOracle` (it reads the privileged goal in `info`) searches for the product,
+opens it, picks the goal's options and buys. Each step below is what the agent sees *before* acting, then
+the action taken.
+"""),
+    code("""
+from proxmo_envs.webshop.oracle import WebShopOracle
+
+oracle = WebShopOracle()
+done, step = False, 0
+while not done:
+    action = oracle(obs, info)
+    print(f"--- step {step}: page={info['page']!r} -> action {action!r}")
+    show(obs[:400] + (" ..." if len(obs) > 400 else ""))
+    obs, reward, terminated, truncated, info = env.step(action)
+    done, step = terminated or truncated, step + 1
+print(f"\\nreward {reward:.3f}, won={info['won']}, task_score={info['task_score']:.3f} after {step} steps")
+env.close()
+"""),
+    md("""
+## ALFWorld
+
+A household task in a text room. The admissible commands come from the engine; `info["walkthrough"]`
+holds the expert plan shipped with the game. Reward is 1.0 on the step that completes the task.
+"""),
+    code("""
+alf = gym.make("proxmo/ALFWorld-v0")
+obs, info = alf.reset(seed=SEED, options={"task_index": 0})
+print("games in the split:", alf.unwrapped.task_count, "| task id:", info["task_id"], "| type:", info["task_type"])
+show(obs)
+print("\\nfirst admissible commands:", info["admissible_actions"][:8], "...")
+print("walkthrough:", info["walkthrough"])
+"""),
+    code("""
+for action in info["walkthrough"][:ALFWORLD_STEPS]:
+    obs, reward, terminated, truncated, info = alf.step(action)
+    print(f"> {action}")
+    show(obs)
+    print(f"  reward={reward}, won={info['won']}, invalid={info['invalid_action']}")
+alf.close()
+"""),
+    md("""
+## A group rollout, logged to Parquet
+
+`proxmo_envs.rollout.rollout` runs `GROUP_SIZE` episodes of each task with a policy — here the built-in
+`random` policy (uniform over admissible actions; WebShop searches use words of the instruction) — and
+writes a crash-safe run folder: `manifest.json` plus `part-*.parquet`, one row per step.
+"""),
+    code("""
+from proxmo_envs.rollout import rollout
+
+summary = rollout("proxmo/WebShop-v0", {}, "random", WEBSHOP_TASKS, GROUP_SIZE, out / "webshop-random", seed=SEED)
+for label, value in summary.rows():
+    print(f"{label:>24}: {value}")
+print(sorted(p.name for p in (out / "webshop-random").iterdir()))
+"""),
+    md("""
+Any Parquet reader opens the run; `proxmo_analysis.read_log` also validates it against the schema
+(required columns and types, no gaps in `step`, one `group_id` per episode).
+"""),
+    code("""
+from proxmo_analysis import read_log
+
+raw = pl.read_parquet(out / "webshop-random" / "part-*.parquet")   # plain polars
+df = read_log(out / "webshop-random")                               # validated
+assert raw.height == df.height
+print(df.schema)
+df.select("group_id", "rollout_index", "step", "action", "reward", "invalid_action", "won", "task_score").head(8)
+"""),
+    code("""
+# one row per task group: N trajectories of one task
+episodes = df.group_by("group_id", "episode_id", maintain_order=True).agg(
+    pl.col("task_id").first(), pl.col("won").first(), pl.col("task_score").last(), pl.len().alias("steps"))
+episodes.group_by("group_id", "task_id", maintain_order=True).agg(
+    pl.len().alias("episodes"), pl.col("won").mean().alias("success"), pl.col("task_score").mean().alias("mean_score"),
+    pl.col("steps").mean().alias("mean_length"))
+"""),
+    code("""
+manifest = json.loads((out / "webshop-random" / "manifest.json").read_text())
+print(json.dumps({k: manifest[k] for k in ("env_id", "group_size", "seed", "policy") if k in manifest}, indent=1))
+"""),
+]
+
+# ---------------------------------------------------------------------------------------------------------
+CREDIT = [
+    md("""
+# 02 · Credit assignment: one run re-scored with GRPO, RLOO, GiGPO and ProxMO
+
+We roll out a small ALFWorld run with a *noisy expert* (it follows the game's walkthrough but takes a
+random admissible action with probability `EPS` at each step), so task groups mix wins and losses and
+trajectories revisit similar — but rarely identical — states. Then the same log is scored offline by every
+method with `proxmo_analysis.score`, and we look at what differs:
+
+* ProxMO's episode-level PSC weight `w(R, p)` against the group success rate `p`;
+* for one task group, PSA's state-similarity weights next to GiGPO's exact-match anchor groups, and the
+  share of rows GiGPO leaves alone in a singleton group (step advantage 0);
+* advantages along one trajectory under each method, and the rows where the methods disagree most.
+"""),
+    code("""
+# Sizes: small, so the notebook runs in about a minute on 2 cores. Set RUN to an existing run folder to
+# analyse your own log instead of rolling one out.
+TASKS = 3          # ALFWorld games
+GROUP_SIZE = 6     # N trajectories per game (the task group)
+MAX_STEPS = 15     # step cap per episode
+EPS = 0.4          # noisy expert: probability of a random action at each step
+SEED = 0
+RUN = None         # e.g. "runs/my-run"; None: roll out below
+OUT = "runs/notebook-02"
+METHODS = ["grpo", "rloo", "gigpo", "proxmo"]
+"""),
+    code("""
+%matplotlib inline
+import shutil
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from proxmo_analysis import read_log, score
+from proxmo_analysis.credit import ProxMOConfig, psc_weights
+from proxmo_analysis import plots
+
+_ = pl.Config.set_fmt_str_lengths(60), pl.Config.set_tbl_rows(12)
+"""),
+    md("""
+## A small run with mixed outcomes
+
+A rollout policy is any callable `(observation, info) -> action`; `reset(seed)` is called before each
+episode with a seed derived from the run seed, so the run is reproducible.
+"""),
+    code("""
+class NoisyWalkthrough:
+    \"\"\"Follow info["walkthrough"]; with probability eps take a random admissible action instead. After a
+    detour, go back to the last location of the plan before resuming it.\"\"\"
+
+    name = "noisy_walkthrough"
+
+    def __init__(self, eps: float):
+        self.eps = eps
+
+    def reset(self, seed=None):
+        self.rng, self.t, self.plan = np.random.default_rng(seed), 0, None
+
+    def __call__(self, observation, info):
+        if self.plan is None:
+            self.plan = list(info["walkthrough"])
+        admissible = info["admissible_actions"]
+        if self.t < len(self.plan) and self.rng.random() >= self.eps:
+            action = self.plan[self.t]
+            if action in admissible:
+                self.t += 1
+                return action
+            back = [a for a in self.plan[: self.t] if a.startswith("go to ")]
+            if back and back[-1] in admissible:
+                return back[-1]
+        return admissible[int(self.rng.integers(len(admissible)))]
+
+
+if RUN is None:
+    from proxmo_envs.rollout import rollout
+
+    RUN = Path(OUT) / "alfworld-noisy"
+    shutil.rmtree(RUN, ignore_errors=True)
+    summary = rollout("proxmo/ALFWorld-v0", {"max_steps": MAX_STEPS}, NoisyWalkthrough(EPS), TASKS, GROUP_SIZE, RUN,
+                      seed=SEED)
+    print(f"{summary.episodes} episodes, success rate {summary.success_rate:.2f}, mean length {summary.mean_length:.1f}")
+df = read_log(RUN)
+episodes = df.group_by("group_id", "episode_id", maintain_order=True).agg(
+    pl.col("task_type").first(), pl.col("won").first(), pl.len().alias("steps"))
+groups = episodes.group_by("group_id", maintain_order=True).agg(
+    pl.col("task_type").first(), pl.len().alias("N"), pl.col("steps").sum().alias("rows"), pl.col("won").mean().alias("p"))
+groups
+"""),
+    md("""
+## Re-scoring with every method
+
+`score(df, method, **config)` adds `return_to_go`, `adv_episode`, `adv_step` and `advantage` and never
+touches the logged columns. Paper defaults throughout (`variant="paper"`); `variant="reference"` gives the
+released ProxMO code instead (see the README's credit section).
+"""),
+    code("""
+scored = {m: score(df, m) for m in METHODS}
+(pl.DataFrame({"method": METHODS})
+   .with_columns(
+       pl.Series("mean |A|", [float(scored[m]["advantage"].abs().mean()) for m in METHODS]),
+       pl.Series("std A", [float(scored[m]["advantage"].std()) for m in METHODS]),
+       pl.Series("rows with A_step != 0", [float((scored[m]["adv_step"] != 0).mean()) for m in METHODS]),
+   ))
+"""),
+    md("""
+## Episode level: ProxMO's PSC weight
+
+ProxMO multiplies GRPO's episode advantage by `w(R, p) = 1 + β·f(R, p)`: a success in a group that
+mostly fails is amplified, a failure in a group that mostly succeeds is damped (α = 4, β = 0.1 here).
+"""),
+    code("""
+cfg = ProxMOConfig()
+plots.psc_weight_figure(alpha=cfg.alpha, beta=cfg.beta, group_size=GROUP_SIZE)
+"""),
+    md("""
+In this run: the weight each group's successes and failures receive, and the check that ProxMO's episode
+part is exactly GRPO's (population std) times that weight.
+"""),
+    code("""
+per_group = groups.select("group_id", "p").with_columns(
+    pl.Series("w(success)", psc_weights(np.ones(groups.height, bool), groups["p"].to_numpy(), cfg.alpha, cfg.beta)),
+    pl.Series("w(failure)", psc_weights(np.zeros(groups.height, bool), groups["p"].to_numpy(), cfg.alpha, cfg.beta)),
+)
+ratio = (scored["proxmo"]["adv_episode"] / scored["grpo"]["adv_episode"]).to_numpy()
+mixed = np.isfinite(ratio) & (scored["grpo"]["adv_episode"].abs().to_numpy() > 1e-3)
+print(f"proxmo A_E / grpo A_E over {mixed.sum()} rows of mixed groups: "
+      f"min {ratio[mixed].min():.4f}, max {ratio[mixed].max():.4f}")
+per_group
+"""),
+    md("""
+## Step level: PSA's soft neighbourhoods versus GiGPO's exact matches
+
+For one task group (the one with the most rows), the cosine similarity of the states (TF-IDF), ProxMO's
+PSA weights `w_ij` (softmax of similarity / τ over the rows at the same step), and GiGPO's step groups
+(rows with *identical* observation text). Rows are ordered by step, then trajectory. The matrices come
+from the public PSA kernel, so `R - W @ R` is exactly the logged `adv_step`.
+"""),
+    code("""
+gid = groups.sort("rows", descending=True)["group_id"][0]
+m = plots.psa_group_matrices(df, gid)
+rtg = scored["proxmo"]["return_to_go"].to_numpy()[m.row_index]
+print("max |(R - W R) - adv_step| =", float(np.abs(rtg - m.weights @ rtg - scored["proxmo"]["adv_step"].to_numpy()[m.row_index]).max()))
+plots.psa_figure(m)
+"""),
+    code("""
+# the same group with the released code's candidates: every row of the group, at any step
+plots.psa_figure(plots.psa_group_matrices(df, gid, candidates="all_steps"))
+"""),
+    md("""
+**Singleton share**: GiGPO gives a step advantage only to rows whose exact state recurs in the group; the
+rest are singletons with `A_step = 0`. PSA gives every row a soft baseline.
+"""),
+    code("""
+shares = [plots.psa_group_matrices(df, g) for g in groups["group_id"]]
+(groups.select("group_id", "task_type", "rows", "p")
+   .with_columns(pl.Series("distinct states", [len(set(x.observation)) for x in shares]),
+                 pl.Series("GiGPO singleton share", [x.singleton_share for x in shares])))
+"""),
+    md("""
+## Advantages along one trajectory
+
+A won trajectory of the group above, under each method: the total advantage and its step part.
+"""),
+    code("""
+wins = df.filter((pl.col("group_id") == gid) & pl.col("won"))
+episode = (wins if wins.height else df.filter(pl.col("group_id") == gid))["episode_id"][0]
+plots.advantage_trajectory_figure(scored, episode)
+"""),
+    md("""
+## Where the methods disagree most
+
+Per step row, the spread (max − min) of the advantage across methods; the rows at the top, with the
+state the agent saw and the action it took. Scales differ by design: GiGPO (w/ std) divides each exact-match
+step group by its std, so on a small group its step part can be large; PSA's soft baseline is not divided.
+"""),
+    code("""
+wide = df.select("group_id", "rollout_index", "step", "observation", "action", "won").with_columns(
+    [scored[m]["advantage"].alias(m) for m in METHODS])
+wide = wide.with_columns((pl.max_horizontal(METHODS) - pl.min_horizontal(METHODS)).alias("spread"))
+top = wide.sort("spread", descending=True).head(5)
+top.select("group_id", "rollout_index", "step", "action", "won", *METHODS, "spread")
+"""),
+    code("""
+for row in top.iter_rows(named=True):
+    adv = ", ".join(f"{m} {row[m]:+.2f}" for m in METHODS)
+    print(f"=== group {row['group_id'][:40]} · trajectory {row['rollout_index']} · step {row['step']} "
+          f"({'won' if row['won'] else 'lost'}) -> {row['action']!r}\\n    {adv}")
+    state = row["observation"]
+    print(textwrap.indent(textwrap.fill(state[-300:], 100), "    "))
+"""),
+]
+
+# ---------------------------------------------------------------------------------------------------------
+TRAINING = [
+    md("""
+# 03 · Training: learning curves and the method comparison
+
+`benchmarks/compare_methods.py` trains the same policy with each credit method (same budget and seeds)
+and writes one training run per (method, seed): `metrics.csv` and `config.json`, as `proxmo train` does.
+This notebook reads those runs. When none are found it runs a tiny comparison itself with
+`proxmo_analysis.train` — a few iterations, so the curves are noise; re-run the benchmark for real numbers.
+"""),
+    code("""
+# Sizes and places. The benchmark's runs are read from COMPARE_DIR (searched for metrics.csv + config.json;
+# the PROXMO_COMPARE_DIR environment variable overrides it). When it holds none, the tiny comparison below
+# runs instead (~1-2 minutes on 2 cores).
+import os
+from pathlib import Path
+
+import proxmo_envs._paths
+
+REPO = proxmo_envs._paths.data_root().parent
+COMPARE_DIR = Path(os.environ.get("PROXMO_COMPARE_DIR", REPO / "runs" / "compare_methods"))
+
+ENV_ID = "proxmo/WebShop-v0"
+METHODS = ["grpo", "gigpo_wo_std", "proxmo"]
+SEEDS = [0]
+ITERATIONS = 2
+TASKS = 2            # training tasks per iteration
+GROUP_SIZE = 4       # N
+EVAL_TASKS = 2       # held-out tasks per evaluation
+ENV_KWARGS = {"max_steps": 10}
+OUT = "runs/notebook-03"
+"""),
+    code("""
+%matplotlib inline
+import json
+import shutil
+
+import polars as pl
+
+from proxmo_analysis import plots
+
+
+def find_runs(root: Path) -> list[Path]:
+    \"\"\"Training-run folders under root: those with both metrics.csv and config.json.\"\"\"
+    if not root.is_dir():
+        return []
+    return sorted(p.parent for p in root.rglob("metrics.csv") if (p.parent / "config.json").is_file())
+
+
+runs = find_runs(COMPARE_DIR)
+print(f"{len(runs)} benchmark runs found under {COMPARE_DIR}")
+"""),
+    code("""
+if not runs:
+    from proxmo_analysis.train import TrainConfig, train
+
+    shutil.rmtree(OUT, ignore_errors=True)
+    for method in METHODS:
+        for seed in SEEDS:
+            config = TrainConfig(env_id=ENV_ID, method=method, iterations=ITERATIONS, tasks=TASKS,
+                                 group_size=GROUP_SIZE, eval_every=ITERATIONS, eval_tasks=EVAL_TASKS, seed=seed,
+                                 env_kwargs=ENV_KWARGS, policy_config={"encoder": "hashed"},
+                                 out=f"{OUT}/{method}-s{seed}")
+            train(config)
+    runs = find_runs(Path(OUT))
+print("\\n".join(str(r) for r in runs))
+"""),
+    md("""
+## All runs in one table
+
+Each `metrics.csv` has one row per iteration (row 0: the untrained policy's held-out evaluation);
+`config.json` says which method, seed and environment produced it.
+"""),
+    code("""
+frames = []
+for run in runs:
+    config = json.loads((run / "config.json").read_text())
+    m = pl.read_csv(run / "metrics.csv", infer_schema_length=None)
+    frames.append(m.with_columns(pl.lit(config["method"]).alias("method"), pl.lit(config["seed"]).alias("seed"),
+                                 pl.lit(config["env_id"]).alias("env_id"), pl.lit(str(run)).alias("run")))
+metrics = pl.concat(frames, how="diagonal_relaxed")
+metrics.select("env_id", "method", "seed", "iteration", "train_success", "eval_success", "eval_score", "iteration_s")
+"""),
+    md("""
+## Learning curves
+
+Mean over seeds (± std band when there are several) of held-out (greedy) success and of the training
+rollouts' success.
+"""),
+    code("""
+for env_id in metrics["env_id"].unique(maintain_order=True):
+    display(plots.learning_curve_figure(metrics.filter(pl.col("env_id") == env_id),
+                                        ("eval_success", "eval_score", "train_success"), title=f"{env_id}: learning curves"))
+"""),
+    md("""
+## The comparison table
+
+Final held-out success and score per method (mean ± std over seeds), and the training time per iteration
+— its ratio to GRPO's is ProxMO's (or GiGPO's) overhead.
+"""),
+    code("""
+final = (metrics.filter(pl.col("eval_success").is_not_null())
+                .sort("iteration").group_by("run", maintain_order=True).last())
+per_iter = (metrics.filter(pl.col("iteration") > 0).group_by("run")
+                   .agg(pl.col("iteration_s").mean().alias("s_per_iteration")))
+final = final.join(per_iter, on="run", how="left")
+table = (final.group_by("env_id", "method", maintain_order=True)
+              .agg(pl.len().alias("seeds"),
+                   pl.col("eval_success").mean().alias("success"), pl.col("eval_success").std().alias("success_std"),
+                   pl.col("eval_score").mean().alias("score"), pl.col("eval_score").std().alias("score_std"),
+                   pl.col("s_per_iteration").mean()))
+grpo_time = table.filter(pl.col("method") == "grpo").select("env_id", pl.col("s_per_iteration").alias("_grpo"))
+table = table.join(grpo_time, on="env_id", how="left").with_columns(
+    (pl.col("s_per_iteration") / pl.col("_grpo")).alias("time / grpo")).drop("_grpo")
+table
+"""),
+    code("""
+plots.comparison_bar_figure(final, ("eval_success", "eval_score"), hue="env_id" if final["env_id"].n_unique() > 1 else None,
+                            title="Final held-out success and score per method")
+"""),
+]
+
+NOTEBOOKS = {
+    "01_environments.ipynb": ENVIRONMENTS,
+    "02_credit_assignment.ipynb": CREDIT,
+    "03_training.ipynb": TRAINING,
+}
+
+
+def build(name: str):
+    """The notebook ``name`` as an nbformat object: no outputs, execution counts null."""
+    nb = new_notebook(cells=NOTEBOOKS[name])
+    nb.metadata = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    }
+    for k, cell in enumerate(nb.cells):
+        cell.id = f"{Path(name).stem[:2]}-{k:02d}"  # stable ids, so rebuilding gives identical files
+    return nb
+
+
+def render(name: str) -> str:
+    return nbformat.writes(build(name)) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if a notebook differs from this script")
+    args = parser.parse_args(argv)
+    NOTEBOOK_DIR.mkdir(exist_ok=True)
+    stale = []
+    for name in NOTEBOOKS:
+        path = NOTEBOOK_DIR / name
+        text = render(name)
+        if args.check:
+            if not path.is_file() or path.read_text() != text:
+                stale.append(name)
+        else:
+            path.write_text(text)
+    if stale:
+        print(f"out of date (rebuild with scripts/build_notebooks.py): {', '.join(stale)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

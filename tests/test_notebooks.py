@@ -1,0 +1,77 @@
+"""The tutorial notebooks: committed stripped and in sync with their builder, and each runs top to bottom.
+
+Each notebook is executed with nbclient in a fresh temporary working directory (its run folders land
+there), with the small sizes of its first cell. ``03_training`` is pointed at an empty benchmark folder,
+so it runs its own tiny comparison.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+EXPECTED = ["01_environments.ipynb", "02_credit_assignment.ipynb", "03_training.ipynb"]
+
+
+def test_the_three_notebooks_exist():
+    assert [p.name for p in NOTEBOOKS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_committed_stripped(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code, "a notebook without code"
+    for cell in code:
+        assert cell.outputs == [] and cell.execution_count is None, f"cell {cell.id} of {path.name} has outputs"
+    first = code[0].source
+    assert "=" in first and "Sizes" in first, "the first code cell sets the sizes"
+
+
+def test_notebooks_equal_their_builder():
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "build_notebooks.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def _png_sizes(nb) -> list[tuple[int, int]]:
+    from PIL import Image
+
+    sizes = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "image/png" in data:
+                sizes.append(Image.open(io.BytesIO(base64.b64decode(data["image/png"]))).size)
+    return sizes
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_executes(path, tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    monkeypatch.setenv("PROXMO_COMPARE_DIR", str(tmp_path / "no-benchmark-runs"))
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()  # raises CellExecutionError naming the cell on any error
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    nbformat.write(nb, tmp_path / f"executed-{path.name}")  # kept for inspection
+    figures = _png_sizes(nb)
+    if path.stem != "01_environments":
+        assert figures, f"{path.name} shows no figure"
+    for w, h in figures:
+        assert w >= 300 and h >= 200
+    assert os.listdir(tmp_path), "the notebook wrote its runs into its working directory"
