@@ -1,0 +1,189 @@
+"""Re-scoring a run on Ray: Ray Data groups the steps by ``group_id`` and scores each task group.
+
+``score_run_ray(run, out, method, address=None, **config)`` is ``credit.stream.score_run`` spread over a
+Ray cluster, with the same numbers (the same per-group functions, ``credit.score.score_rows``):
+
+1. Statistics that span task groups are fitted first, in a distributed pass: for batch-level TF-IDF
+   (``proxmo`` with ``similarity="tfidf"``, ``tfidf_scope="batch"``) the term counts of every Parquet
+   row-group unit are counted by Ray tasks (``stream._count_unit``) and merged per iteration on the
+   driver, exactly as ``stream.fit_run_stats`` does on a process pool. The fitted statistics go to the
+   object store once.
+2. ``ray.data.read_parquet`` reads the run, ``groupby("group_id").map_groups`` hands each whole task
+   group to ``score_rows`` (input columns untouched, the four credit columns added), and a datasink
+   writes each write task's rows as one ``part-*.parquet`` (temporary name, then rename) carrying the
+   run's ``proxmo.run`` metadata and ``proxmo.credit`` (method and resolved parameters).
+
+The run folder and ``out`` must be reachable under the same path from every node (shared file system).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from concurrent.futures import Executor, Future
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from proxmo_analysis.credit.score import METHODS, credit_metadata, make_config, score_rows
+from proxmo_analysis.credit.stream import CREDIT_METADATA_KEY, _output_schema, fit_run_stats, run_files
+
+#: Columns a scored group is sorted by, so the output does not depend on Ray's shuffle order.
+ROW_ORDER = ("episode_id", "step")
+
+
+class RayExecutor(Executor):
+    """A ``concurrent.futures.Executor`` whose calls run as Ray tasks (one CPU each)."""
+
+    def __init__(self) -> None:
+        import ray
+
+        self._call = ray.remote(num_cpus=1)(_apply)
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:  # type: ignore[override]
+        return self._call.remote(fn, *args, **kwargs).future()
+
+
+def _apply(fn, *args, **kwargs):
+    return fn(*args, **kwargs)
+
+
+_STATS_CACHE: dict[str, Any] = {}  # per Ray worker process: object-ref hex -> TF-IDF statistics
+
+
+def _stats(ref_holder: list | None) -> Any:
+    if ref_holder is None:
+        return None
+    import ray
+
+    ref = ref_holder[0]
+    key = ref.hex()
+    if key not in _STATS_CACHE:
+        _STATS_CACHE.clear()
+        _STATS_CACHE[key] = ray.get(ref)
+    return _STATS_CACHE[key]
+
+
+def score_group(table: pa.Table, method: str, cfg: Any, stats_ref: list | None, where: str,
+                template: pa.Schema) -> pa.Table:
+    """``map_groups`` function: one task group (pyarrow) scored with ``score_rows``, in the log's schema."""
+    frame = pl.from_arrow(table)
+    group = frame["group_id"][0] if frame.height else "?"
+    scored = score_rows(frame, METHODS[method], cfg, _stats(stats_ref), where=f"{where} (group {group!r})")
+    scored = scored.sort(list(ROW_ORDER))
+    out = scored.to_arrow()
+    return out.cast(_output_schema(out, template))
+
+
+class PartSink:
+    """A Ray Data datasink writing ``part-{task:05d}.parquet`` atomically with the run's metadata."""
+
+    def __new__(cls, *args: Any, **kwargs: Any):  # built lazily so importing this module needs no ray
+        from ray.data import Datasink
+
+        class _PartSink(Datasink):
+            def __init__(self, out: str, metadata: dict[bytes, bytes], template: pa.Schema) -> None:
+                self.out, self.metadata, self.template = out, metadata, template
+
+            def write(self, blocks: Iterable[pa.Table], ctx: Any) -> list[str]:
+                tables = [b for b in blocks if b.num_rows]
+                if not tables:
+                    return []
+                table = pa.concat_tables([t.cast(_output_schema(t, self.template)) for t in tables])
+                table = table.replace_schema_metadata(self.metadata)
+                final = Path(self.out) / f"part-{ctx.task_idx:05d}.parquet"
+                tmp = final.with_name(".tmp-" + final.name)
+                with open(tmp, "wb") as fh:
+                    pq.write_table(table, fh, compression="zstd")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, final)
+                return [str(final)]
+
+        return _PartSink(*args, **kwargs)
+
+
+def _release_rollout_actors() -> None:
+    """Idle pooled env actors hold a CPU each; give them back so Ray Data can schedule its tasks."""
+    backend = sys.modules.get("proxmo_envs.rollout.ray_backend")
+    if backend is not None:
+        backend.shutdown_workers()
+
+
+def score_run_ray(run: str | os.PathLike[str], out: str | os.PathLike[str], method: str = "proxmo", *,
+                  address: str | None = None, num_cpus: int | None = None, **config: Any) -> dict:
+    """Score a run folder (or one Parquet file) into ``out`` on Ray; same numbers as ``score_run``.
+
+    Args:
+        run: a run folder (``part-*.parquet``) or one Parquet file; validated by ``read_log``'s rules.
+        out: the output folder (must not be ``run`` nor hold parts yet); gets the scored parts and a copy
+            of ``manifest.json`` / ``failures.jsonl``.
+        method, config: as ``proxmo_analysis.score`` (``grpo``, ``grpo_mean``, ``rloo``, ``gigpo``,
+            ``proxmo`` and the fields of the method's config).
+        address: a Ray cluster to join; ``None`` starts a local Ray with ``num_cpus`` CPUs (default: all)
+            unless one is already running in this process.
+
+    Returns a summary dict: ``method``, ``params``, ``rows``, ``groups``, ``parts``, ``out``. Rows of each
+    group are ordered by ``(episode_id, step)``; parts are numbered by Ray write task.
+    """
+    m, cfg = make_config(method, config)
+    run, out = Path(run), Path(out)
+    if not run.exists():
+        raise FileNotFoundError(f"{run}: no such run folder or Parquet file")
+    files = run_files(run)
+    if out.resolve() == (run if run.is_dir() else run.parent).resolve():
+        raise ValueError(f"out {out} is the input run folder; write the scored copy elsewhere")
+    if out.exists() and any(out.glob("part-*.parquet")):
+        raise ValueError(f"{out} already holds part files; choose an empty output folder")
+    out.mkdir(parents=True, exist_ok=True)
+
+    import ray
+    from ray.data.context import DataContext, ShuffleStrategy
+
+    from proxmo_envs.rollout.ray_backend import connect
+
+    connect(address, num_cpus=num_cpus)
+    _release_rollout_actors()
+
+    template = pq.read_schema(files[0])
+    metadata = dict(template.metadata or {})
+    metadata[CREDIT_METADATA_KEY.encode()] = credit_metadata(method, cfg).encode()
+    template = template.remove_metadata()
+
+    # pass 1: statistics spanning groups (TF-IDF per iteration), fitted by Ray tasks over row groups
+    stats = fit_run_stats(files, cfg.max_features, RayExecutor()) if m.uses_tfidf_batch(cfg) else None
+    stats_ref = [ray.put(stats)] if stats is not None else None  # in a list: passed as a ref, not resolved
+
+    # pass 2: whole task groups through the per-group credit functions. The pull-based sort shuffle runs
+    # as plain tasks; the default hash shuffle starts aggregator actors, seconds of fixed cost per call.
+    context = DataContext.get_current()
+    previous = context.shuffle_strategy
+    context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+    try:
+        ds = ray.data.read_parquet([str(f.resolve()) for f in files])
+        scored = ds.groupby("group_id").map_groups(
+            score_group, batch_format="pyarrow",
+            fn_kwargs={"method": m.name, "cfg": cfg, "stats_ref": stats_ref, "where": str(run),
+                       "template": template},
+        )
+        scored.write_datasink(PartSink(str(out.resolve()), metadata, template))
+    finally:
+        context.shuffle_strategy = previous
+
+    parts = sorted(out.glob("part-*.parquet"))
+    rows = int(np.sum([pq.ParquetFile(p).metadata.num_rows for p in parts])) if parts else 0
+    groups = pl.scan_parquet(parts).select("group_id").unique().collect().height if parts else 0
+    if run.is_dir():
+        for name in ("manifest.json", "failures.jsonl"):
+            if (run / name).exists():
+                shutil.copy2(run / name, out / name)
+    return {"method": method, "params": cfg.to_dict(), "rows": rows, "groups": groups, "parts": len(parts),
+            "out": str(out)}
+
+
+__all__ = ["score_run_ray", "score_group", "RayExecutor", "PartSink", "ROW_ORDER"]
