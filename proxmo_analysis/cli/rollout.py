@@ -34,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="random | oracle | walkthrough, or module:attr (a class is instantiated with no arguments)",
     )
     p.add_argument("--out", required=True, help="run folder to create (or to complete with --resume)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes, or Ray actors (default 1)")
+    p.add_argument("--backend", choices=("local", "ray"), default="local", help="local processes or Ray actors")
+    p.add_argument("--address", default=None, help="with --backend ray: cluster to join (default: local Ray)")
     p.add_argument("--seed", type=int, default=0, help="run seed; per-episode seeds derive from it (default 0)")
     p.add_argument("--iteration", type=int, default=0, help="training iteration written in the log (default 0)")
     p.add_argument("--env-kwargs", default="{}", help='JSON object of gym.make kwargs, e.g. \'{"split": "test"}\'')
@@ -118,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
             rows_per_part=args.rows_per_part,
             max_steps=args.max_steps,
             progress=on_progress,
+            backend=args.backend,
+            address=args.address,
         )
     table = Table(show_header=True)
     table.add_column("metric")

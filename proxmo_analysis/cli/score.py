@@ -76,6 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default=None, help="output folder (default: RUN-scored-METHOD beside RUN)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                         help="processes over batches of task groups (default: up to 2)")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="local processes, or Ray Data over a Ray cluster (needs the ray extra)")
+    parser.add_argument("--address", default=None, help="with --backend ray: cluster to join (default: local Ray)")
     parser.add_argument("--rows-per-batch", type=int, default=100_000,
                         help="rows of whole task groups per batch; bounds memory (100000)")
     add_method_options(parser)
@@ -90,8 +93,14 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{src}: no such run folder or Parquet file")
     base = src if src.is_dir() else src.with_suffix("")
     out = Path(args.out) if args.out else base.with_name(f"{base.name}-scored-{args.method}")
-    summary = score_run(src, out, args.method, workers=args.workers, rows_per_batch=args.rows_per_batch,
-                        **config_from_args(args))
+    if args.backend == "ray":
+        from proxmo_analysis.credit_ray import score_run_ray  # lazy: the local path never imports ray
+
+        summary = score_run_ray(src, out, args.method, address=args.address, num_cpus=args.workers,
+                                **config_from_args(args))
+    else:
+        summary = score_run(src, out, args.method, workers=args.workers, rows_per_batch=args.rows_per_batch,
+                            **config_from_args(args))
     print(f"scored {summary['rows']} rows in {summary['groups']} task groups with {args.method} "
           f"-> {summary['out']} ({summary['parts']} parts)")
     return 0
