@@ -72,6 +72,8 @@ class TrainConfig:
     train_split: str | None = None  # None: DEFAULT_SPLITS of the env (no split kwarg for unknown envs)
     eval_split: str | None = None
     workers: int = 1  # rollout worker processes
+    backend: str = "local"  # rollout backend: "local" processes or "ray" env actors
+    address: str | None = None  # backend="ray": the Ray cluster to join (None: a local Ray)
     max_steps: int | None = None  # extra step cap over the env's own
 
     def __post_init__(self) -> None:
@@ -194,6 +196,7 @@ class Trainer:
         return rollout(
             self.config.env_id, env_kwargs, policy, tasks, group_size, folder, workers=self.config.workers, seed=self.config.seed,
             iteration=iteration, resume=resume, max_steps=self.config.max_steps,
+            backend=self.config.backend, address=self.config.address,
         )
 
     def evaluate(self, iteration: int) -> dict[str, float]:

@@ -39,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--env-kwargs", nargs="*", default=[], metavar="KEY=VALUE", help="extra gym.make kwargs")
     p.add_argument("--seed", type=int, default=0, help="run seed (default: %(default)s)")
     p.add_argument("--workers", type=int, default=1, help="rollout worker processes (default: %(default)s)")
+    p.add_argument("--backend", choices=("local", "ray"), default="local", help="rollouts on local processes or Ray actors")
+    p.add_argument("--address", default=None, help="with --backend ray: cluster to join (default: local Ray)")
     p.add_argument("--max-steps", type=int, default=None, help="extra step cap over the env's own")
     p.add_argument("--out", default=None, help="run folder (default: runs/<env>-<method>-s<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         policy_config=policy_config, ppo=ppo_config_from(args, policy), eval_every=args.eval_every,
         eval_tasks=args.eval_tasks, seed=args.seed, out=out, env_kwargs=parse_pairs(args.env_kwargs, "--env-kwargs"),
         train_split=args.train_split, eval_split=args.eval_split, workers=args.workers, max_steps=args.max_steps,
+        backend=args.backend, address=args.address,
     )
     trainer = Trainer(config, resume=args.resume)
     bar = None

@@ -109,13 +109,21 @@ def _score_batch(files: list[str], groups: list[str], method: str, cfg: Any, sta
 
 
 def score_run(run: str | os.PathLike[str], out: str | os.PathLike[str], method: str = "proxmo", *,
-              workers: int = 1, rows_per_batch: int = DEFAULT_ROWS_PER_BATCH, **config: Any) -> dict:
+              workers: int = 1, rows_per_batch: int = DEFAULT_ROWS_PER_BATCH, backend: str = "local",
+              address: str | None = None, **config: Any) -> dict:
     """Score a run folder (or one Parquet file) into ``out``: scored parts plus a copy of the manifest.
 
     Each output part holds whole task groups (rows of a group stay in their input order) and carries
     the input's ``proxmo.run`` metadata plus ``proxmo.credit`` (method and resolved parameters, JSON).
     The numbers equal ``score(read_log(run), method, **config)``. Returns a summary dict.
+    ``backend="ray"`` scores with Ray Data on the cluster at ``address`` (``credit_ray.score_run_ray``).
     """
+    if backend == "ray":
+        from proxmo_analysis.credit_ray import score_run_ray  # lazy: the local path never imports ray
+
+        return score_run_ray(run, out, method, address=address, **config)
+    if backend != "local":
+        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
     m, cfg = make_config(method, config)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
