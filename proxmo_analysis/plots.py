@@ -30,6 +30,7 @@ __all__ = [
     "psa_group_matrices",
     "psc_weight_figure",
     "psa_figure",
+    "psc_psa_figure",
     "advantage_trajectory_figure",
     "learning_curve_figure",
     "comparison_bar_figure",
@@ -68,11 +69,15 @@ def psc_weight_figure(alpha: float = 4.0, beta: float = 0.1, group_size: int | N
         raise ValueError(f"n_points must be >= 2, got {n_points}")
     if group_size is not None and (isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 2):
         raise ValueError(f"group_size must be an int >= 2 or None, got {group_size!r}")
+    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    _draw_psc(fig.subplots(), alpha, beta, group_size, n_points)
+    return fig
+
+
+def _draw_psc(ax, alpha: float, beta: float, group_size: int | None, n_points: int) -> None:
     p = np.linspace(0.0, 1.0, n_points)
     w_success = psc_weights(np.ones(n_points, dtype=bool), p, alpha, beta)
     w_failure = psc_weights(np.zeros(n_points, dtype=bool), p, alpha, beta)
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
-    ax = fig.subplots()
     ax.plot(p, w_success, color="#2ca02c", label="success (R = 1): amplified when successes are rare")
     ax.plot(p, w_failure, color="#d62728", label="failure (R = 0): damped when failures are rare")
     if group_size is not None:
@@ -88,7 +93,6 @@ def psc_weight_figure(alpha: float = 4.0, beta: float = 0.1, group_size: int | N
     ax.set_xlim(0.0, 1.0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    return fig
 
 
 # ---- PSA vs GiGPO ------------------------------------------------------------------------------------------
@@ -211,35 +215,69 @@ def _block_ticks(ax, values: np.ndarray, label: str) -> None:
     ax.set_ylabel(f"row i ({label} starts)")
 
 
-def psa_figure(m: PSAGroupMatrices, title: str | None = None) -> Figure:
-    """Three heatmaps of one task group: state cosine similarity, PSA weights w_ij, GiGPO exact-match groups.
+PSA_PANELS = ("similarity", "weights", "exact")
+
+
+def psa_figure(m: PSAGroupMatrices, title: str | None = None, panels: Sequence[str] = PSA_PANELS) -> Figure:
+    """Heatmaps of one task group: state cosine similarity, PSA weights w_ij, GiGPO exact-match groups
+    (``panels``: any of ``"similarity"``, ``"weights"``, ``"exact"``, in order).
 
     Rows and columns are the group's step rows in ``m``'s order; ticks mark where each step (or
     trajectory) starts.
     """
-    rows_by_step = len(m.step) < 2 or bool(np.all(np.diff(m.step) >= 0))
-    blocks, label = (m.step, "step") if rows_by_step else (m.rollout, "trajectory")
-    fig = Figure(figsize=(15.0, 4.8), layout="constrained")
-    axes = fig.subplots(1, 3)
-    im0 = axes[0].imshow(m.similarity, cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
-    axes[0].set_title("cosine similarity of states")
-    fig.colorbar(im0, ax=axes[0], shrink=0.8, label="cos(s_i, s_j)")
-    weights = np.ma.masked_where(m.weights <= 0.0, m.weights)
-    im1 = axes[1].imshow(weights, cmap="magma_r", vmin=0.0, vmax=float(max(m.weights.max(), 1e-12)),
-                         interpolation="nearest")
-    axes[1].set_title(f"ProxMO PSA weights w_ij (tau = {m.tau:g}, {m.candidates})")
-    fig.colorbar(im1, ax=axes[1], shrink=0.8, label="w_ij (each row sums to 1)")
-    exact = m.exact_match.astype(float)
-    np.fill_diagonal(exact, np.where(np.bincount(m.anchor_group)[m.anchor_group] == 1, 0.5, 1.0))
-    im2 = axes[2].imshow(exact, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
-    axes[2].set_title(f"GiGPO exact-match step groups ({m.singleton_share:.0%} of rows singletons)")
-    fig.colorbar(im2, ax=axes[2], shrink=0.8, ticks=[0.0, 0.5, 1.0],
-                 label="same anchor state (0.5: singleton)")
-    for ax in axes:
-        _block_ticks(ax, blocks, label)
+    panels = _check_panels(panels)
+    fig = Figure(figsize=(5.0 * len(panels), 4.8), layout="constrained")
+    _draw_psa(fig, m, panels)
     fig.suptitle(title or f"Task group {m.group_id}: {len(m.step)} step rows, "
                  f"{len(np.unique(m.rollout))} trajectories")
     return fig
+
+
+def psc_psa_figure(m: PSAGroupMatrices, alpha: float = 4.0, beta: float = 0.1, group_size: int | None = None,
+                   title: str | None = None) -> Figure:
+    """ProxMO at a glance: the PSC weight curve beside one task group's PSA weights and GiGPO's
+    exact-match groups (the README figure). ``group_size`` defaults to the group's trajectory count."""
+    n = len(np.unique(m.rollout))
+    fig = Figure(figsize=(16.0, 4.8), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=[1.0, 2.1])
+    _draw_psc(left.subplots(), alpha, beta, group_size or (n if n >= 2 else None), 201)
+    left.suptitle("Episode level (PSC)")
+    _draw_psa(right, m, ("weights", "exact"))
+    right.suptitle(f"Step level (PSA vs GiGPO): one task group, {len(m.step)} step rows, {n} trajectories"
+                   if title is None else title)
+    return fig
+
+
+def _check_panels(panels: Sequence[str]) -> list[str]:
+    panels = [panels] if isinstance(panels, str) else list(panels)
+    bad = [x for x in panels if x not in PSA_PANELS]
+    if bad or not panels:
+        raise ValueError(f"panels must be a non-empty subset of {PSA_PANELS}, got {panels!r}")
+    return panels
+
+
+def _draw_psa(fig, m: PSAGroupMatrices, panels: Sequence[str]) -> None:
+    rows_by_step = len(m.step) < 2 or bool(np.all(np.diff(m.step) >= 0))
+    blocks, label = (m.step, "step") if rows_by_step else (m.rollout, "trajectory")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, panel in zip(axes, panels):
+        if panel == "similarity":
+            im = ax.imshow(m.similarity, cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
+            ax.set_title("cosine similarity of states")
+            fig.colorbar(im, ax=ax, shrink=0.8, label="cos(s_i, s_j)")
+        elif panel == "weights":
+            weights = np.ma.masked_where(m.weights <= 0.0, m.weights)
+            im = ax.imshow(weights, cmap="magma_r", vmin=0.0, vmax=float(max(m.weights.max(), 1e-12)),
+                           interpolation="nearest")
+            ax.set_title(f"ProxMO PSA weights w_ij (tau = {m.tau:g}, {m.candidates})")
+            fig.colorbar(im, ax=ax, shrink=0.8, label="w_ij (each row sums to 1)")
+        else:
+            exact = m.exact_match.astype(float)
+            np.fill_diagonal(exact, np.where(np.bincount(m.anchor_group)[m.anchor_group] == 1, 0.5, 1.0))
+            im = ax.imshow(exact, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+            ax.set_title(f"GiGPO exact-match step groups ({m.singleton_share:.0%} of rows singletons)")
+            fig.colorbar(im, ax=ax, shrink=0.8, ticks=[0.0, 0.5, 1.0], label="same anchor state (0.5: singleton)")
+        _block_ticks(ax, blocks, label)
 
 
 # ---- advantages along a trajectory -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from proxmo_analysis.plots import (
     learning_curve_figure,
     psa_figure,
     psa_group_matrices,
+    psc_psa_figure,
     psc_weight_figure,
 )
 
@@ -219,3 +220,18 @@ def test_comparison_bars_are_means_with_sample_std():
     assert len(grouped.axes[0].patches) == 2
     with pytest.raises(ValueError, match="missing column"):
         comparison_bar_figure(final, "eval_success", hue="task_type")
+
+
+def test_psc_psa_figure_combines_both_levels():
+    m = psa_group_matrices(tiny_group(), "g")
+    fig = psc_psa_figure(m, alpha=4.0, beta=0.1)
+    assert_readable(fig)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any(t.startswith("ProxMO PSC weight") for t in titles)
+    assert any(t.startswith("ProxMO PSA weights") for t in titles)
+    assert not any(t.startswith("cosine") for t in titles)
+    psc_ax = next(ax for ax in fig.axes if ax.get_title().startswith("ProxMO PSC"))
+    assert len(psc_ax.lines[2].get_xdata()) == 3  # N = 3 trajectories: k/3 for k = 1..3
+    with pytest.raises(ValueError, match="panels"):
+        psa_figure(m, panels=("weights", "heat"))
+    assert len([ax for ax in psa_figure(m, panels="weights").axes if ax.get_label() != "<colorbar>"]) == 1
