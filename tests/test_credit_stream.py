@@ -11,6 +11,8 @@ import pytest
 
 from proxmo_analysis.cli import main
 from proxmo_analysis.credit import score
+from proxmo_analysis.credit.parallel import score_parallel
+from proxmo_analysis.credit.score import make_config
 from proxmo_analysis.credit.stream import score_run
 from proxmo_analysis.credit.synthetic import alfworld_like_log, write_run
 from proxmo_analysis.logs import read_log
@@ -52,7 +54,8 @@ def test_process_pool_equals_one_process(run_dir, tmp_path):
     expected = score(full, "proxmo")
     score_run(run_dir, tmp_path / "out", "proxmo", workers=2, rows_per_batch=1500)
     same_numbers(read_log(tmp_path / "out"), expected)
-    same_numbers(score(full, "proxmo", workers=2), expected)
+    m, cfg = make_config("proxmo", {})
+    same_numbers(score_parallel(full, m, cfg, 2, rows_per_batch=1500), expected)  # in memory, 4 batches
 
 
 def test_cli_score_writes_metadata_and_manifest(run_dir, tmp_path, capsys):

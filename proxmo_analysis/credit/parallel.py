@@ -15,14 +15,28 @@ import polars as pl
 
 from .frame import ADDED_COLUMNS, dense_codes
 from .proxmo import fit_batch_stats
+from .similarity import TermCounts, TfidfStats, count_terms, merge_counts
 from .score import METHODS, Method, prepare, score_rows
 
 _SOURCE_COLUMNS = ("group_id", "episode_id", "step", "reward", "observation", "won", "invalid_action", "iteration")
 
 
+_THREAD_LIMITS = []
+
+
+def _init_worker() -> None:
+    # Workers already fill the cores; BLAS threads on top of them only spin against each other.
+    from threadpoolctl import threadpool_limits
+
+    _THREAD_LIMITS.append(threadpool_limits(limits=1))
+    # Import the tokeniser now, while the parent is still preparing the batches.
+    import sklearn.feature_extraction.text  # noqa: F401
+
+
 def pool(workers: int) -> ProcessPoolExecutor:
     """A process pool that does not fork (polars and torch threads do not survive a fork)."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker)
 
 
 def pack_groups(sizes: Iterable[int], rows_per_batch: int) -> list[np.ndarray]:
@@ -45,19 +59,39 @@ def score_chunk(chunk: pl.DataFrame, method: str, cfg: Any, stats: Mapping | Non
     return score_rows(chunk, METHODS[method], cfg, stats).select(ADDED_COLUMNS)
 
 
-def batch_stats(df: pl.DataFrame, m: Method, cfg: Any) -> dict | None:
-    """TF-IDF statistics per iteration when the method needs batch-level ones, else None."""
+def _count_texts(texts: list[str], multiplicity: np.ndarray) -> TermCounts:
+    return count_terms(texts, multiplicity)[0]
+
+
+def batch_stats(df: pl.DataFrame, m: Method, cfg: Any, executor: ProcessPoolExecutor | None = None,
+                pieces: int = 1) -> dict | None:
+    """TF-IDF statistics per iteration when the method needs batch-level ones, else None.
+
+    With an executor the distinct texts of each iteration are tokenised in ``pieces`` parallel parts
+    whose term counts are summed (the same statistics as one fit)."""
     if not m.uses_tfidf_batch(cfg):
         return None
     batch = df["iteration"].cast(pl.Int64).to_numpy() if "iteration" in df.columns else np.zeros(df.height, np.int64)
-    return fit_batch_stats(df["observation"], batch, cfg.max_features)
+    if executor is None:
+        return fit_batch_stats(df["observation"], batch, cfg.max_features)
+    frame = pl.DataFrame({"b": batch, "o": df["observation"]})
+    jobs = []
+    for (b,), part in frame.group_by("b", maintain_order=True):
+        counts = part.group_by("o").len()
+        step = max(1, -(-counts.height // pieces))
+        for lo in range(0, counts.height, step):
+            piece = counts.slice(lo, step)
+            jobs.append((int(b), executor.submit(_count_texts, piece["o"].to_list(), piece["len"].to_numpy())))
+    merged: dict[int, TermCounts] = {}
+    for b, job in jobs:
+        merged[b] = merge_counts([merged[b], job.result()]) if b in merged else job.result()
+    return {b: TfidfStats.from_counts(c, cfg.max_features) for b, c in merged.items()}
 
 
 def score_parallel(df: pl.DataFrame, m: Method, cfg: Any, workers: int,
                    rows_per_batch: int | None = None) -> pl.DataFrame:
     """``score`` over ``workers`` processes (same result as one process)."""
     prepare(df, m, cfg)  # every input error is raised here, with the input's row numbers
-    stats = batch_stats(df, m, cfg)
     codes = dense_codes(df["group_id"])
     sizes = np.bincount(codes)
     rows_per_batch = rows_per_batch or max(1, int(np.ceil(df.height / (4 * workers))))
@@ -65,6 +99,7 @@ def score_parallel(df: pl.DataFrame, m: Method, cfg: Any, workers: int,
         pl.Series("__group", codes), pl.Series("__row", np.arange(df.height)))
     parts = []
     with pool(workers) as ex:
+        stats = batch_stats(df, m, cfg, ex, pieces=workers)
         futures = []
         for groups in pack_groups(sizes, rows_per_batch):
             chunk = source.filter(pl.col("__group").is_in(groups))

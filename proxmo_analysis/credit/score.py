@@ -33,6 +33,9 @@ class Method:
 
 METHODS: dict[str, Method] = {}
 
+#: below this many rows ``score(..., workers>1)`` stays in one process: starting workers costs seconds
+PARALLEL_MIN_ROWS = 200_000
+
 
 def register_method(method: Method) -> None:
     """Add (or replace) a method in the registry, under ``method.name``."""
@@ -111,7 +114,8 @@ def score(df: pl.DataFrame, method: str = "proxmo", *, workers: int = 1, **confi
     invalid penalty is set, ``iteration`` optional: TF-IDF is fitted per iteration).
     method: one of ``grpo``, ``grpo_mean``, ``rloo``, ``gigpo``, ``proxmo``; config: the fields of the
     method's config dataclass (e.g. ``variant="reference"``, ``psc=False``, ``tau=0.5``).
-    workers: processes over batches of task groups (same numbers for any value).
+    workers: processes over batches of task groups for gigpo/proxmo inputs of at least
+    ``PARALLEL_MIN_ROWS`` rows (same numbers for any value; starting the pool costs a few seconds).
 
     Returns ``df`` with ``return_to_go``, ``adv_episode``, ``adv_step``, ``advantage`` (float32) added
     (replaced if present), rows in input order; input columns are never changed. Deterministic.
@@ -120,7 +124,7 @@ def score(df: pl.DataFrame, method: str = "proxmo", *, workers: int = 1, **confi
     m, cfg = make_config(method, config)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
-    if workers == 1 or df.height < 20_000 or m.name not in ("proxmo", "gigpo"):
+    if workers == 1 or df.height < PARALLEL_MIN_ROWS or m.name not in ("proxmo", "gigpo"):
         return score_rows(df, m, cfg)
     from .parallel import score_parallel
 

@@ -108,6 +108,7 @@ class TfidfStats:
         from sklearn.preprocessing import normalize
 
         x = sp.csr_matrix(counts_matrix, dtype=np.float64, copy=True)
+        x.sort_indices()  # one canonical order, so every route to the same rows sums norms identically
         if x.shape[1]:
             x.data *= self.idf[x.indices]
         x = normalize(x, norm="l2", copy=False)
