@@ -7,6 +7,7 @@ so it runs its own tiny comparison.
 
 from __future__ import annotations
 
+import ast
 import base64
 import io
 import os
@@ -75,3 +76,23 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     for w, h in figures:
         assert w >= 300 and h >= 200
     assert os.listdir(tmp_path), "the notebook wrote its runs into its working directory"
+
+
+def _tour_code() -> str:
+    readme = (REPO / "README.md").read_text()
+    start, end = readme.index("<!-- section:tour -->"), readme.index("<!-- /section:tour -->")
+    section = readme[start:end]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_readme_tour_runs(tmp_path):
+    """The README's API tour is real code: it runs as printed and ends with PPO statistics."""
+    code = _tour_code()
+    assert len(code.splitlines()) <= 30
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=540)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stats = ast.literal_eval(proc.stdout.strip().splitlines()[-1])  # the printed dict of floats
+    assert {"loss", "kl", "rows"} <= set(stats) and stats["rows"] > 0
+    assert (tmp_path / "runs" / "tour" / "manifest.json").is_file()
