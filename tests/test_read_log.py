@@ -7,6 +7,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from proxmo_analysis.logs import read_log
 from proxmo_envs.trajlog import LOG_SCHEMA, PartWriter
@@ -172,3 +174,17 @@ def test_a_log_rewritten_by_polars_still_validates(run, tmp_path):
     back = read_log(tmp_path / "scored.parquet")
     assert back.equals(df)
     assert duckdb.sql(f"select count(*) from '{tmp_path / 'scored.parquet'}'").fetchall() == [(8,)]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lengths=st.lists(st.integers(2, 6), min_size=1, max_size=4), data=st.data())
+def test_dropping_any_row_but_an_episodes_last_is_caught(tmp_path_factory, lengths, data):
+    episodes = [_episode(f"e{k}", f"g{k % 2}", n) for k, n in enumerate(lengths)]
+    k = data.draw(st.integers(0, len(episodes) - 1))
+    row = data.draw(st.integers(0, lengths[k] - 2))  # not the last step: that would look like a shorter episode
+    for c in episodes[k]:
+        del episodes[k][c][row]
+    path = _write(tmp_path_factory.mktemp("drop") / "f.parquet", episodes)
+    expected_row = sum(lengths[:k]) + row  # the row after the dropped one moved up to its place
+    with pytest.raises(ValueError, match=rf"column 'step', row {expected_row}: episode 'e{k}'"):
+        read_log(path)
