@@ -249,3 +249,24 @@ def test_recorder_rejects_non_text_observations():
     env = TrajectoryRecorder(gym.make("CartPole-v1"), env_id="cartpole")
     with pytest.raises(TypeError, match="cartpole: reset returned a ndarray observation"):
         env.reset(seed=0)
+
+
+def test_recorder_inside_a_sync_vector_env_with_autoreset():
+    episodes = []
+    envs = gym.make_vec(
+        TOY_ID, num_envs=2, vectorization_mode="sync",
+        wrappers=[lambda e: TrajectoryRecorder(e, sink=episodes.append, run_id="vec")],
+    )
+    obs, infos = envs.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        actions = tuple(str(rng.choice(["alpha", "beta", "gamma", "delta", "??"])) for _ in range(2))
+        obs, rewards, terminated, truncated, infos = envs.step(actions)
+    envs.close()
+    assert len(episodes) >= 4
+    for ep in episodes:
+        n = len(ep["step"])
+        assert ep["step"] == list(range(n))
+        assert ep["terminated"][-1] or ep["truncated"][-1]
+        assert not any(ep["terminated"][:-1]) and not any(ep["truncated"][:-1])
+        assert ep["episode_return"][0] == sum(ep["reward"])
