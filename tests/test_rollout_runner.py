@@ -213,3 +213,17 @@ def test_every_logged_episode_ends_and_columns_are_complete(tmp_path):
 def test_unpicklable_policy_with_workers_is_a_clear_type_error(tmp_path):
     with pytest.raises(TypeError, match="picklable policy"):
         rollout(TOY_MAKE_ID, {}, lambda obs, info: "alpha", tasks=2, group_size=1, out=tmp_path / "r", workers=2)
+
+
+def test_a_second_rollout_on_a_busy_folder_is_refused(tmp_path):
+    from proxmo_envs.rollout.lock import acquire_session, release
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    held = acquire_session(out)  # as a running rollout would
+    try:
+        with pytest.raises(ValueError, match=r"another rollout is running on this folder \(pid \d+\)"):
+            rollout(TOY_MAKE_ID, {}, "random", tasks=1, group_size=1, out=out)
+    finally:
+        release(held)
+    assert rollout(TOY_MAKE_ID, {}, "random", tasks=1, group_size=1, out=out).episodes == 1

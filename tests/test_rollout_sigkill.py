@@ -103,7 +103,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
 
 def test_workers_stop_when_the_runner_is_killed(tmp_path):
     """SIGKILL only the runner of a 2-worker rollout: its orphaned workers notice, write their complete
-    episodes and exit, so a later --resume never races them (resume itself is tested above)."""
+    episodes and exit; a resume started at once waits for them instead of racing them."""
     import psutil
 
     out = tmp_path / "orphans"
@@ -117,7 +117,9 @@ def test_workers_stop_when_the_runner_is_killed(tmp_path):
     assert len(workers) == 2, f"expected two worker processes, found {workers}"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
-    gone, alive = psutil.wait_procs(workers, timeout=30)
+    # Resume at once: it must wait for the orphans (they hold .workers.lock) before reading the folder.
+    summary = rollout(TOY_MAKE_ID, out=out, resume=True, workers=2, **dict(ARGS, env_kwargs=slow))
+    gone, alive = psutil.wait_procs(workers, timeout=1)
     assert not alive, f"orphaned workers still running: {alive}"
-    done = _check_visible_parts(out, "runner killed, workers orphaned")
-    assert 0 < done < 48, f"the workers should have stopped early, {done} episodes were logged"
+    assert 0 < 48 - summary.session_episodes < 48, "the orphans should have stopped early, mid-run"
+    assert summary.episodes == 48 and read_log(out)["episode_id"].n_unique() == 48

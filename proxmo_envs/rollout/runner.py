@@ -24,6 +24,7 @@ import gymnasium as gym
 from proxmo_envs.trajlog.schema import MANIFEST_NAME, PART_GLOB, SCHEMA_VERSION
 from proxmo_envs.trajlog.writer import DEFAULT_ROWS_PER_PART, atomic_write_json, remove_stale_temporaries
 
+from .lock import acquire_session, release, wait_for_old_workers
 from .plan import config_digest, plan_episodes, resolve_tasks, split_by_group
 from .policies import describe_policy
 from .summary import RolloutSummary, logged_pairs, summarize_run
@@ -237,122 +238,129 @@ def rollout(
         "max_steps": max_steps,
         "config_digest": digest,
     }
-    if resume:
-        manifest = _read_manifest(out)
-        for key in _RESUME_KEYS:
-            if manifest.get(key) != config[key]:
-                raise ValueError(
-                    f"{out / MANIFEST_NAME}: cannot resume, {key} differs "
-                    f"(run folder: {manifest.get(key)!r}, now: {config[key]!r})"
-                )
-        remove_stale_temporaries(out)
-    else:
-        if out.exists() and ((out / MANIFEST_NAME).exists() or any(out.glob(PART_GLOB))):
-            raise ValueError(f"{out}: already holds a run; pass resume=True (--resume) or choose another folder")
-        out.mkdir(parents=True, exist_ok=True)
-        now = _now()
-        manifest = {
+    if resume and not out.is_dir():
+        raise FileNotFoundError(f"{out}: no such run folder, nothing to resume")
+    out.mkdir(parents=True, exist_ok=True)
+    session_lock = acquire_session(out)  # a second rollout on this folder fails here, not later
+    try:
+        if resume:
+            manifest = _read_manifest(out)
+            for key in _RESUME_KEYS:
+                if manifest.get(key) != config[key]:
+                    raise ValueError(
+                        f"{out / MANIFEST_NAME}: cannot resume, {key} differs "
+                        f"(run folder: {manifest.get(key)!r}, now: {config[key]!r})"
+                    )
+            wait_for_old_workers(out)  # a killed runner's workers finish their episode first
+            remove_stale_temporaries(out)
+        else:
+            if out.exists() and ((out / MANIFEST_NAME).exists() or any(out.glob(PART_GLOB))):
+                raise ValueError(f"{out}: already holds a run; pass resume=True (--resume) or choose another folder")
+            now = _now()
+            manifest = {
+                "schema_version": SCHEMA_VERSION,
+                "run_id": f"{out.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}",
+                **config,
+                "make_id": env_id,
+                "command": recreate_command(config, env_id, out),
+                "env_config": env_config,
+                "seeds": {"seed": int(seed), "rule": SEED_RULE},
+                "package_version": _package_version(),
+                "created_at": now,
+                "sessions": [],
+            }
+        run_id = manifest["run_id"]
+        run_metadata = {
             "schema_version": SCHEMA_VERSION,
-            "run_id": f"{out.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}",
-            **config,
-            "make_id": env_id,
-            "command": recreate_command(config, env_id, out),
-            "env_config": env_config,
-            "seeds": {"seed": int(seed), "rule": SEED_RULE},
-            "package_version": _package_version(),
-            "created_at": now,
-            "sessions": [],
+            "run_id": run_id,
+            "env_id": log_env_id,
+            "env_kwargs": env_kwargs,
+            "env_config": manifest.get("env_config", env_config),
+            "package_version": manifest.get("package_version", _package_version()),
+            "seeds": manifest["seeds"],
+            "group_size": int(group_size),
+            "iteration": int(iteration),
+            "policy": policy_desc,
+            "created_at": manifest["created_at"],
         }
-    run_id = manifest["run_id"]
-    run_metadata = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "env_id": log_env_id,
-        "env_kwargs": env_kwargs,
-        "env_config": manifest.get("env_config", env_config),
-        "package_version": manifest.get("package_version", _package_version()),
-        "seeds": manifest["seeds"],
-        "group_size": int(group_size),
-        "iteration": int(iteration),
-        "policy": policy_desc,
-        "created_at": manifest["created_at"],
-    }
 
-    specs = plan_episodes(task_list, group_size, seed, iteration, digest)
-    if resume:
-        done = logged_pairs(out)
-        specs = [s for s in specs if (s.task_id, s.rollout_index) not in done]
+        specs = plan_episodes(task_list, group_size, seed, iteration, digest)
+        if resume:
+            done = logged_pairs(out)
+            specs = [s for s in specs if (s.task_id, s.rollout_index) not in done]
 
-    session = secrets.token_hex(3)
-    manifest["status"] = "running"
-    manifest["updated_at"] = _now()
-    manifest["sessions"].append(
-        {
-            "session": session,
-            "started_at": manifest["updated_at"],
-            "workers": workers,
-            "rows_per_part": rows_per_part,
-            "batch_size": batch_size or group_size,
-            "episodes_planned": len(specs),
-        }
-    )
-    atomic_write_json(out / MANIFEST_NAME, manifest)
-
-    chunks = split_by_group(specs, workers) if specs else []
-    jobs = [
-        RolloutJob(
-            env_id=env_id,
-            env_kwargs=env_kwargs,
-            policy=policy,
-            episodes=chunk,
-            out=str(out),
-            run_id=run_id,
-            iteration=int(iteration),
-            log_env_id=log_env_id,
-            run_metadata=run_metadata,
-            part_prefix=f"{session}-w{k}",
-            rows_per_part=rows_per_part,
-            batch_size=batch_size or group_size,
-            max_steps=max_steps,
+        session = secrets.token_hex(3)
+        manifest["status"] = "running"
+        manifest["updated_at"] = _now()
+        manifest["sessions"].append(
+            {
+                "session": session,
+                "started_at": manifest["updated_at"],
+                "workers": workers,
+                "rows_per_part": rows_per_part,
+                "batch_size": batch_size or group_size,
+                "episodes_planned": len(specs),
+            }
         )
-        for k, chunk in enumerate(chunks)
-    ]
-    total = len(specs)
-    finished = 0
+        atomic_write_json(out / MANIFEST_NAME, manifest)
 
-    def on_done(n: int) -> None:
-        nonlocal finished
-        finished += n
-        if progress is not None:
-            progress(finished, total)
+        chunks = split_by_group(specs, workers) if specs else []
+        jobs = [
+            RolloutJob(
+                env_id=env_id,
+                env_kwargs=env_kwargs,
+                policy=policy,
+                episodes=chunk,
+                out=str(out),
+                run_id=run_id,
+                iteration=int(iteration),
+                log_env_id=log_env_id,
+                run_metadata=run_metadata,
+                part_prefix=f"{session}-w{k}",
+                rows_per_part=rows_per_part,
+                batch_size=batch_size or group_size,
+                max_steps=max_steps,
+            )
+            for k, chunk in enumerate(chunks)
+        ]
+        total = len(specs)
+        finished = 0
 
-    start = time.perf_counter()
-    if backend == "ray":
-        from . import ray_backend  # lazy: the local path never imports ray
+        def on_done(n: int) -> None:
+            nonlocal finished
+            finished += n
+            if progress is not None:
+                progress(finished, total)
 
-        results = ray_backend.run_jobs(jobs, on_done, address=address, workers=workers)
-    elif len(jobs) <= 1:
-        results = [run_episodes(job, progress=on_done) for job in jobs]
-    else:
-        results = _run_workers(jobs, on_done)
-    seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        if backend == "ray":
+            from . import ray_backend  # lazy: the local path never imports ray
 
-    session_episodes = sum(r.episodes for r in results)
-    session_steps = sum(r.steps for r in results)
-    manifest["status"] = "complete"
-    manifest["updated_at"] = _now()
-    manifest["sessions"][-1].update(
-        {
-            "finished_at": manifest["updated_at"],
-            "episodes": session_episodes,
-            "failed": sum(r.failed for r in results),
-            "steps": session_steps,
-            "seconds": round(seconds, 3),
-        }
-    )
-    atomic_write_json(out / MANIFEST_NAME, manifest)
-    summary = summarize_run(out, run_id, session_episodes, session_steps, seconds)
-    return ray_backend.summarize(summary, results) if backend == "ray" else summary
+            results = ray_backend.run_jobs(jobs, on_done, address=address, workers=workers)
+        elif len(jobs) <= 1:
+            results = [run_episodes(job, progress=on_done) for job in jobs]
+        else:
+            results = _run_workers(jobs, on_done)
+        seconds = time.perf_counter() - start
+
+        session_episodes = sum(r.episodes for r in results)
+        session_steps = sum(r.steps for r in results)
+        manifest["status"] = "complete"
+        manifest["updated_at"] = _now()
+        manifest["sessions"][-1].update(
+            {
+                "finished_at": manifest["updated_at"],
+                "episodes": session_episodes,
+                "failed": sum(r.failed for r in results),
+                "steps": session_steps,
+                "seconds": round(seconds, 3),
+            }
+        )
+        atomic_write_json(out / MANIFEST_NAME, manifest)
+        summary = summarize_run(out, run_id, session_episodes, session_steps, seconds)
+        return ray_backend.summarize(summary, results) if backend == "ray" else summary
+    finally:
+        release(session_lock)
 
 
 __all__ = ["rollout", "SEED_RULE", "resolved_env_config"]

@@ -23,6 +23,7 @@ from proxmo_envs.trajlog.recorder import OPTIONS_KEY, TrajectoryRecorder
 from proxmo_envs.trajlog.schema import FAILURES_NAME
 from proxmo_envs.trajlog.writer import DEFAULT_ROWS_PER_PART, PartWriter
 
+from .lock import hold_workers_lock, release
 from .plan import EpisodeSpec
 from .policies import is_batched, make_policy, split_action, split_batch
 
@@ -123,13 +124,17 @@ def run_episodes(job: RolloutJob, progress: Progress | None = None, parent_pid: 
     start = time.perf_counter()
     result = JobResult()
     writer = PartWriter(job.out, job.run_metadata, job.part_prefix, rows_per_part=job.rows_per_part)
+    workers_lock = hold_workers_lock(Path(job.out))  # a later resume waits until this job has stopped
     try:
         if is_batched(policy):
             _run_batched(job, policy, writer, result, progress, parent_pid)
         else:
             _run_sequential(job, policy, writer, result, progress, parent_pid)
     finally:
-        writer.close()
+        try:
+            writer.close()
+        finally:
+            release(workers_lock)
         result.parts = [str(p) for p in writer.parts]
         result.seconds = time.perf_counter() - start
     return result
