@@ -11,7 +11,9 @@ GiGPO groups from :func:`proxmo_analysis.credit.gigpo.anchor_step_groups`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -33,6 +35,8 @@ __all__ = [
     "psc_psa_figure",
     "advantage_trajectory_figure",
     "learning_curve_figure",
+    "find_training_runs",
+    "read_training_runs",
     "comparison_bar_figure",
 ]
 
@@ -315,6 +319,40 @@ def advantage_trajectory_figure(scored: Mapping[str, pl.DataFrame], episode_id: 
 
 
 # ---- training ----------------------------------------------------------------------------------------------
+def find_training_runs(root: str | Path) -> list[Path]:
+    """Training-run folders at or under ``root``: those holding both ``metrics.csv`` and ``config.json``
+    (what ``proxmo train`` / ``proxmo_analysis.train`` writes), sorted; [] when ``root`` does not exist."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p.parent for p in root.rglob("metrics.csv") if (p.parent / "config.json").is_file())
+
+
+def read_training_runs(*roots: str | Path) -> pl.DataFrame:
+    """The ``metrics.csv`` of every training run under ``roots``, stacked, with the run's ``method``,
+    ``seed`` and ``env_id`` (from its ``config.json``) and its folder as ``run``: the input of
+    :func:`learning_curve_figure`. Raises FileNotFoundError when no run is found."""
+    runs = [run for root in roots for run in find_training_runs(root)]
+    if not runs:
+        raise FileNotFoundError(f"no training run (metrics.csv + config.json) under {', '.join(map(str, roots))}")
+    frames = []
+    for run in runs:
+        try:
+            config = json.loads((run / "config.json").read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{run / 'config.json'}: not valid JSON ({err})") from None
+        missing = [k for k in ("method", "seed", "env_id") if k not in config]
+        if missing:
+            raise ValueError(f"{run / 'config.json'}: missing key(s) {', '.join(missing)}")
+        metrics = pl.read_csv(run / "metrics.csv", infer_schema_length=None)
+        if "iteration" not in metrics.columns:
+            raise ValueError(f"{run / 'metrics.csv'}: no 'iteration' column (has: {', '.join(metrics.columns)})")
+        frames.append(metrics.with_columns(
+            pl.lit(str(config["method"])).alias("method"), pl.lit(int(config["seed"])).alias("seed"),
+            pl.lit(str(config["env_id"])).alias("env_id"), pl.lit(str(run)).alias("run")))
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
 def _unit_axis(ax, values: np.ndarray) -> None:
     """Rates and scores in [0, 1] get the whole [0, 1] range, so flat curves are not blown up."""
     finite = values[np.isfinite(values)]

@@ -396,22 +396,13 @@ OUT = "runs/notebook-03"
 """),
     code("""
 %matplotlib inline
-import json
 import shutil
 
 import polars as pl
 
 from proxmo_analysis import plots
 
-
-def find_runs(root: Path) -> list[Path]:
-    \"\"\"Training-run folders under root: those with both metrics.csv and config.json.\"\"\"
-    if not root.is_dir():
-        return []
-    return sorted(p.parent for p in root.rglob("metrics.csv") if (p.parent / "config.json").is_file())
-
-
-runs = find_runs(COMPARE_DIR)
+runs = plots.find_training_runs(COMPARE_DIR)
 print(f"{len(runs)} benchmark runs found under {COMPARE_DIR}")
 """),
     code("""
@@ -426,7 +417,7 @@ if not runs:
                                  env_kwargs=ENV_KWARGS, policy_config={"encoder": "hashed"},
                                  out=f"{OUT}/{method}-s{seed}")
             train(config)
-    runs = find_runs(Path(OUT))
+    runs = plots.find_training_runs(OUT)
 print("\\n".join(str(r) for r in runs))
 """),
     md("""
@@ -436,13 +427,7 @@ Each `metrics.csv` has one row per iteration (row 0: the untrained policy's held
 `config.json` says which method, seed and environment produced it.
 """),
     code("""
-frames = []
-for run in runs:
-    config = json.loads((run / "config.json").read_text())
-    m = pl.read_csv(run / "metrics.csv", infer_schema_length=None)
-    frames.append(m.with_columns(pl.lit(config["method"]).alias("method"), pl.lit(config["seed"]).alias("seed"),
-                                 pl.lit(config["env_id"]).alias("env_id"), pl.lit(str(run)).alias("run")))
-metrics = pl.concat(frames, how="diagonal_relaxed")
+metrics = plots.read_training_runs(*runs)
 metrics.select("env_id", "method", "seed", "iteration", "train_success", "eval_success", "eval_score", "iteration_s")
 """),
     md("""

@@ -235,3 +235,67 @@ def test_psc_psa_figure_combines_both_levels():
     with pytest.raises(ValueError, match="panels"):
         psa_figure(m, panels=("weights", "heat"))
     assert len([ax for ax in psa_figure(m, panels="weights").axes if ax.get_label() != "<colorbar>"]) == 1
+
+
+# ---- the `proxmo plot` command ----------------------------------------------------------------------------
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def webshop_run(tmp_path_factory):
+    from proxmo_envs.rollout import rollout
+
+    out = tmp_path_factory.mktemp("plot-cli") / "run"
+    rollout("proxmo/WebShop-v0", {"max_steps": 6}, "random", 2, 3, out, seed=0)
+    return out
+
+
+@pytest.fixture()
+def training_runs(tmp_path):
+    """Two methods x two seeds of hand-written training runs (metrics.csv + config.json)."""
+    import json
+
+    for method, base in (("grpo", 0.1), ("proxmo", 0.3)):
+        for seed in (0, 1):
+            run = tmp_path / "runs" / f"{method}-s{seed}"
+            run.mkdir(parents=True)
+            (run / "config.json").write_text(json.dumps({"method": method, "seed": seed, "env_id": "proxmo/WebShop-v0"}))
+            (run / "metrics.csv").write_text(
+                "iteration,train_success,eval_success,eval_score\n"
+                f"0,,{base},{base}\n1,{base + 0.1},,\n2,{base + 0.2},{base + 0.1 * (seed + 1)},{base + 0.2}\n")
+    return tmp_path / "runs"
+
+
+def test_read_training_runs_stacks_metrics_with_their_config(training_runs):
+    from proxmo_analysis.plots import read_training_runs
+
+    df = read_training_runs(training_runs)
+    assert df.height == 12 and set(df["method"]) == {"grpo", "proxmo"} and set(df["seed"]) == {0, 1}
+    final = df.filter((pl.col("method") == "proxmo") & (pl.col("iteration") == 2)).sort("seed")
+    assert final["eval_success"].to_list() == pytest.approx([0.4, 0.5])
+    with pytest.raises(FileNotFoundError, match="no training run"):
+        read_training_runs(training_runs / "grpo-s0" / "checkpoints")
+
+
+@pytest.mark.parametrize("kind", ["psc", "psa", "advantages", "curves", "bars"])
+def test_plot_command_writes_a_png(kind, webshop_run, training_runs, tmp_path, capsys):
+    from proxmo_analysis.cli import main
+
+    paths = {"psc": [], "psa": [str(webshop_run)], "advantages": [str(webshop_run)],
+             "curves": [str(training_runs)], "bars": [str(training_runs)]}[kind]
+    out = tmp_path / f"{kind}.png"
+    assert main(["plot", kind, *paths, "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == PNG_MAGIC
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_plot_command_bad_input_is_one_line(webshop_run, tmp_path, capsys):
+    from proxmo_analysis.cli import main
+
+    assert main(["plot", "psa", "--out", str(tmp_path / "x.png")]) == 2
+    assert "needs exactly one run folder" in capsys.readouterr().err
+    assert main(["plot", "psa", str(webshop_run), "--group", "nope", "--out", str(tmp_path / "x.png")]) == 2
+    assert "no rows with group_id 'nope'" in capsys.readouterr().err
+    assert main(["plot", "curves", str(tmp_path / "empty"), "--out", str(tmp_path / "x.png")]) == 2
+    assert "no training run" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
