@@ -184,11 +184,12 @@ def test_tau_to_infinity_is_the_candidate_mean(candidates):
 
 # ---------------------------------------------------------------- TF-IDF
 
-def test_tfidf_equals_scikit_learn_including_max_features():
+@pytest.mark.parametrize("extra", [[], ["Café_au lait", "ÉTÉ naïve x2"]], ids=["ascii-fast-path", "unicode-sklearn"])
+def test_tfidf_equals_scikit_learn_including_max_features(extra):
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     rng = np.random.default_rng(0)
-    words = [f"w{i}" for i in range(60)] + ["Apple", "apple", "the", "a1", "x"]
+    words = [f"w{i}" for i in range(60)] + ["Apple", "apple,", "the", "a1", "x", "don't", "e-mail", "A_B", "42"] + extra
     docs = [" ".join(rng.choice(words, size=int(rng.integers(0, 12)))) for _ in range(300)]
     for max_features in (0, 20):
         ref = TfidfVectorizer(max_features=max_features or None).fit(docs)

@@ -45,12 +45,14 @@ def credit(df: pl.DataFrame, method: str, kw: dict) -> np.ndarray:
 @SETTINGS
 @given(df=logs(), seed=st.integers(0, 2**32 - 1))
 def test_row_permutation_and_group_renaming_permute_the_output(method, kw, df, seed):
+    # the reference variant reduces in float32 like the released code, so summation order shows at ~1e-4
+    tol = {"rtol": 1e-3, "atol": 1e-3} if kw.get("variant") == "reference" else {"rtol": 0, "atol": 1e-6}
     base = credit(df, method, kw)
     perm = np.random.default_rng(seed).permutation(df.height)
     shuffled = credit(df[perm], method, kw)
-    np.testing.assert_allclose(shuffled, base[perm], atol=1e-6)
+    np.testing.assert_allclose(shuffled, base[perm], **tol)
     renamed = df.with_columns(pl.concat_str(pl.lit("task-"), pl.col("group_id").str.reverse()).alias("group_id"))
-    np.testing.assert_allclose(credit(renamed, method, kw), base, atol=1e-6)
+    np.testing.assert_allclose(credit(renamed, method, kw), base, **tol)
 
 
 @pytest.mark.parametrize("method, kw", [c for c in CASES if c[0] != "proxmo"] +
@@ -59,10 +61,11 @@ def test_row_permutation_and_group_renaming_permute_the_output(method, kw, df, s
 @given(df=logs())
 def test_groups_are_independent(method, kw, df):
     # (proxmo's default batch-level IDF is shared by the groups of an iteration by design)
+    tol = {"rtol": 1e-3, "atol": 1e-3} if kw.get("variant") == "reference" else {"rtol": 0, "atol": 1e-6}
     full = score(df, method, **kw)
     for (g,), part in df.group_by("group_id"):
         alone = credit(part, method, kw)
-        np.testing.assert_allclose(alone, full.filter(pl.col("group_id") == g).select(COLUMNS).to_numpy(), atol=1e-6)
+        np.testing.assert_allclose(alone, full.filter(pl.col("group_id") == g).select(COLUMNS).to_numpy(), **tol)
 
 
 @pytest.mark.parametrize("method, kw", CASES)

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
+import polars as pl
 import scipy.sparse as sp
 
 
@@ -31,24 +32,59 @@ class TermCounts:
         return TermCounts(np.array([], dtype=object), np.zeros(0), np.zeros(0, dtype=np.int64), 0)
 
 
+# scikit-learn's default analyser: lowercase, then tokens of 2+ word characters
+TOKEN_PATTERN = r"\b\w\w+\b"
+
+
+def _ascii_tokens(texts: Sequence[str]) -> pl.DataFrame | None:
+    r"""(doc, token, count) rows from polars' regex engine, or None when a text is not pure ASCII.
+
+    On ASCII text, Rust's Unicode ``\w``/``\b`` and lower-casing agree exactly with Python's, so the
+    tokens equal scikit-learn's; other text goes through scikit-learn itself."""
+    series = pl.Series("text", list(texts), dtype=pl.String)
+    if series.str.contains(r"[^\x00-\x7F]").any():
+        return None
+    frame = pl.DataFrame({"doc": np.arange(len(series)), "token": series.str.to_lowercase()
+                          .str.extract_all(TOKEN_PATTERN)})
+    return frame.explode("token").drop_nulls("token").group_by("doc", "token").len()
+
+
+def _count_matrix(tokens: pl.DataFrame, vocabulary: pl.DataFrame, n_docs: int) -> sp.csr_matrix:
+    """CSR counts (n_docs, len(vocabulary)) from (doc, token, len) rows; vocabulary: (token, col)."""
+    hits = tokens.join(vocabulary, on="token", how="inner")
+    x = sp.csr_matrix((hits["len"].to_numpy().astype(np.float64),
+                       (hits["doc"].to_numpy(), hits["col"].to_numpy())), shape=(n_docs, vocabulary.height))
+    x.sum_duplicates()
+    return x
+
+
 def count_terms(texts: Sequence[str], multiplicity: np.ndarray | None = None) -> tuple[TermCounts, sp.csr_matrix]:
     """Tokenise distinct ``texts`` once (scikit-learn's default analyser) and count terms.
 
     multiplicity: (len(texts),) how many rows carry each text (default 1). Returns the counts and the
-    (len(texts), n_terms) count matrix, columns in ``terms`` order.
+    (len(texts), n_terms) count matrix, columns in ``terms`` order (sorted, as scikit-learn's).
     """
     mult = np.ones(len(texts)) if multiplicity is None else np.asarray(multiplicity, dtype=np.float64)
     if not len(texts):
         return TermCounts.empty(), sp.csr_matrix((0, 0))
-    from sklearn.feature_extraction.text import CountVectorizer  # deferred: importing sklearn takes ~1 s
+    tokens = _ascii_tokens(texts)
+    if tokens is not None:
+        if tokens.height == 0:
+            counts = TermCounts(np.array([], dtype=object), np.zeros(0), np.zeros(0, dtype=np.int64), int(mult.sum()))
+            return counts, sp.csr_matrix((len(texts), 0))
+        vocab = tokens.select(pl.col("token").unique().sort()).with_row_index("col")
+        x = _count_matrix(tokens, vocab.with_columns(pl.col("col").cast(pl.Int64)), len(texts))
+        terms = np.array(vocab["token"].to_list(), dtype=object)
+    else:
+        from sklearn.feature_extraction.text import CountVectorizer  # deferred: importing sklearn takes ~1 s
 
-    vectorizer = CountVectorizer(dtype=np.float64)
-    try:
-        x = vectorizer.fit_transform(texts).tocsr()
-    except ValueError:  # no document has a token: empty vocabulary
-        counts = TermCounts(np.array([], dtype=object), np.zeros(0), np.zeros(0, dtype=np.int64), int(mult.sum()))
-        return counts, sp.csr_matrix((len(texts), 0))
-    terms = np.array(vectorizer.get_feature_names_out(), dtype=object)
+        vectorizer = CountVectorizer(dtype=np.float64)
+        try:
+            x = vectorizer.fit_transform(texts).tocsr()
+        except ValueError:  # no document has a token: empty vocabulary
+            counts = TermCounts(np.array([], dtype=object), np.zeros(0), np.zeros(0, dtype=np.int64), int(mult.sum()))
+            return counts, sp.csr_matrix((len(texts), 0))
+        terms = np.array(vectorizer.get_feature_names_out(), dtype=object)
     tf = np.asarray(x.T @ mult).ravel()
     presence = x.copy()
     presence.data[:] = 1.0
@@ -121,6 +157,11 @@ class TfidfStats:
         """TF-IDF rows of ``texts``, shape (len(texts), n_kept_terms), CSR float64."""
         if self.is_empty:
             return sp.csr_matrix((len(texts), 0))
+        tokens = _ascii_tokens(texts)
+        if tokens is not None:
+            vocab = pl.DataFrame({"token": list(self.vocabulary), "col": list(self.vocabulary.values())},
+                                 schema={"token": pl.String, "col": pl.Int64})
+            return self.weigh(_count_matrix(tokens, vocab, len(texts)), norm_eps)
         from sklearn.feature_extraction.text import CountVectorizer
 
         counts = CountVectorizer(vocabulary=self.vocabulary, dtype=np.float64).transform(texts)
