@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     speedups.disable()
     games = pick_games(make(), args.games)
     plain = run_arm(make, games, args.episodes)
-    if not speedups.enable():
+    if not speedups.enable(plain_sas_for_replan=True):  # as the env enables them
         print("speed-ups unavailable for this textworld version; only the unpatched arm was measured")
         return 1
     fast = run_arm(make, games, args.episodes)

@@ -32,7 +32,7 @@ def _compare(make, indices) -> None:
         plain_env = make()
         plain = [_trace(plain_env, i) for i in indices]
         assert not speedups.is_enabled()
-        assert speedups.enable()
+        assert speedups.enable(plain_sas_for_replan=True)  # what the env uses
         fast_env = make()
         fast = [_trace(fast_env, i) for i in indices]
     finally:
@@ -88,3 +88,10 @@ def test_memoised_pddl2sas_restores_argv():
     problem = env._games[0].pddl_problem
     fast_downward.pddl2sas(engine.pddl_domain(), problem)
     assert sys.argv == saved
+
+
+def test_exact_replan_restores_the_setting():
+    speedups.enable(plain_sas_for_replan=True)
+    with speedups.exact_replan():
+        assert speedups._settings["plain_sas_for_replan"] is False
+    assert speedups._settings["plain_sas_for_replan"] is True

@@ -32,7 +32,8 @@ class ALFWorldEnv(gym.Env[str, str]):
         split: ``"train"``, ``"eval_seen"`` (new games in training rooms) or ``"eval_unseen"`` (held-out rooms).
         data_dir: a downloaded ALFWorld dataset (folder holding ``json_2.1.1/``); ``None`` plays the shipped games.
         max_steps: step cap (GiGPO/ProxMO: 50); the step that reaches it returns ``truncated=True``.
-        speedups: memoise TextWorld's pure parsing/translation functions (same results, ~4x faster steps).
+        speedups: memoise TextWorld's pure parsing/translation functions and skip the re-planner's second
+            translation (same observations; ~3x faster steps, ~2x faster first load of a game).
 
     ``reset(options={"game_index": i} | {"task_index": i} | {"game_id": "..."})`` picks a game; without
     options the game is drawn from ``self.np_random``. ``info`` holds ``admissible_actions`` (also under
@@ -59,7 +60,7 @@ class ALFWorldEnv(gym.Env[str, str]):
         if speedups:
             from proxmo_envs.alfworld import speedups as _speedups
 
-            _speedups.enable()
+            _speedups.enable(plain_sas_for_replan=True)
         self.split = split
         self.data_dir = data_dir
         self.max_steps = max_steps

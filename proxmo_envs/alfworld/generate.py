@@ -432,9 +432,11 @@ def solve_and_verify(draft: Draft) -> dict[str, Any]:
 
     Raises RuntimeError when the planner finds no plan or the replay does not win.
     """
+    from proxmo_envs.alfworld import speedups
+
     t0 = time.perf_counter()
     env = engine.make_textworld_env(extras=("walkthrough",))
-    with engine.argv_preserved():
+    with engine.argv_preserved(), speedups.exact_replan():
         env.load(engine.game_dict(draft.planning_problem, draft.task_text))
         plan = list(env.reset()["extra.walkthrough"])
     if not plan:

@@ -11,17 +11,24 @@ arguments), so caching them changes no observation, admissible command or ``won`
 * ``fast_downward.pddl2sas`` (domain, problem -> translated task and SAS text, read only by its callers);
   it also overwrites ``sys.argv``, which the cached version restores.
 
+One more saving, opt-in (``enable(plain_sas_for_replan=True)``, used by the env): TextWorld translates every
+problem twice, once plainly (played) and once optimised for its re-planner (``policy_commands``). The env
+never asks the planner (walkthroughs are stored), so the planner slot gets the plain translation, which is
+a valid SAS of the same task: loading a new game costs about half. The generator, which does plan, keeps
+the optimised translation (:func:`exact_replan`).
+
 The patch is applied only to the TextWorld version it was verified on (:data:`SUPPORTED_TEXTWORLD`);
 with another version :func:`enable` warns and leaves the engine untouched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import sys
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 SUPPORTED_TEXTWORLD = ("1.7.0",)
 # A translated game holds ~1.5 MB (task + SAS text): 64 entries = the last 32 games (GRPO resets one game
@@ -30,6 +37,7 @@ PDDL2SAS_CACHE_SIZE = 64
 PARSE_CACHE_SIZE = 8192
 
 _originals: dict[str, Any] = {}
+_settings = {"plain_sas_for_replan": False}
 
 
 def _targets() -> tuple[Any, Any, Any, Any]:
@@ -94,13 +102,21 @@ def _memo_pddl2sas(original: Callable) -> Callable:
 
     @functools.wraps(original)
     def pddl2sas(domain: str, problem: str, verbose: bool = False, optimize: bool = False) -> Any:
+        if optimize and _settings["plain_sas_for_replan"]:
+            optimize = False
         return cached(domain, problem, bool(verbose), bool(optimize))
 
     return pddl2sas
 
 
-def enable() -> bool:
-    """Install the memoised functions (idempotent). Returns True when they are active."""
+def enable(plain_sas_for_replan: bool | None = None) -> bool:
+    """Install the memoised functions (idempotent). Returns True when they are active.
+
+    ``plain_sas_for_replan``: when given, sets whether TextWorld's re-planner gets the plain translation
+    (see the module docstring); ``None`` keeps the current setting (off by default).
+    """
+    if plain_sas_for_replan is not None:
+        _settings["plain_sas_for_replan"] = bool(plain_sas_for_replan)
     if _originals:
         return True
     textworld, textgen, Rule, fast_downward = _targets()
@@ -129,3 +145,14 @@ def disable() -> None:
     textgen._parse_and_convert = _originals.pop("textgen")
     Rule.parse_conjunctive_query = _originals.pop("query")
     fast_downward.pddl2sas = _originals.pop("pddl2sas")
+
+
+@contextlib.contextmanager
+def exact_replan() -> Iterator[None]:
+    """Within this block the re-planner gets TextWorld's optimised translation (for code that plans)."""
+    saved = _settings["plain_sas_for_replan"]
+    _settings["plain_sas_for_replan"] = False
+    try:
+        yield
+    finally:
+        _settings["plain_sas_for_replan"] = saved
