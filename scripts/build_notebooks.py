@@ -329,6 +329,27 @@ shares = [plots.psa_group_matrices(df, g) for g in groups["group_id"]]
                  pl.Series("GiGPO singleton share", [x.singleton_share for x in shares])))
 """),
     md("""
+**The temperature τ** interpolates between the two: with the reference's `all_steps` candidates, τ → ∞
+gives the group mean of `R_t` as baseline, and τ → 0 pools the rows whose state *vectors* coincide. That is
+coarser than GiGPO's identical *text*: scikit-learn's default tokeniser (which the paper and the released
+code use) drops one-character tokens, so "cabinet 1" and "cabinet 3" are the same state to PSA. The table
+measures how far PSA at each τ is from GiGPO w/o std; the pairs below are where τ → 0 still differs.
+"""),
+    code("""
+gigpo_step = score(df, "gigpo", normalize_std=False)["adv_step"].to_numpy()
+rows = []
+for tau in (1e-4, 0.03, 0.1, 0.3, 1.0, 100.0):
+    psa_step = score(df, "proxmo", tau=tau, candidates="all_steps")["adv_step"].to_numpy()
+    rows.append({"tau": tau, "max |PSA - GiGPO w/o std|": float(np.abs(psa_step - gigpo_step).max()),
+                 "corr with GiGPO": float(np.corrcoef(psa_step, gigpo_step)[0, 1]),
+                 "rows with A_step != 0": float((np.abs(psa_step) > 1e-6).mean())})
+display(pl.DataFrame(rows))
+pairs = np.argwhere((m.similarity > 1 - 1e-9) & ~m.exact_match)  # same vector, different text
+for i, j in pairs[:1]:
+    print(f"cosine {m.similarity[i, j]:.6f} between two different texts:")
+    print(f"  {m.observation[i][-90:]!r}\\n  {m.observation[j][-90:]!r}")
+"""),
+    md("""
 ## Advantages along one trajectory
 
 A won trajectory of the group above, under each method: the total advantage and its step part.
