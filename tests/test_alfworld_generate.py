@@ -104,6 +104,10 @@ def test_generate_writes_resumable_jsonl(tmp_path):
     assert len(first) == 1 and first[0]["split"] == "eval_unseen"
     stats = G.generate(tmp_path, cfg, log=lambda s: None)  # nothing left to do
     assert stats["ok"] == 0 and read_jsonl_gz(tmp_path / "eval_unseen.jsonl.gz") == first
+    manifest = G.compact(tmp_path)
+    assert read_jsonl_gz(tmp_path / "eval_unseen.jsonl.gz") == first
+    assert manifest["splits"]["eval_unseen"]["games"] == 1
+    assert manifest["splits"]["eval_unseen"]["by_type"]["pick_and_place_simple"] == 1
 
 
 # ----------------------------------------------------------------------------- the shipped set

@@ -539,6 +539,41 @@ def generate(out: Path, cfg: GenConfig, log=print) -> dict[str, Any]:
     return stats
 
 
+def compact(out: Path) -> dict[str, Any]:
+    """Rewrite each split file as one gzip stream in slot order and write ``manifest.json``; returns it.
+
+    Appending writes one gzip member per game (~4 KB each); one stream compresses the shared PDDL text far
+    better. The manifest holds per-split counts by task type and generation statistics taken from the
+    records themselves (so they survive interrupted and resumed runs).
+    """
+    out = Path(out)
+    manifest: dict[str, Any] = {"generator": "proxmo_envs.alfworld.generate", "splits": {}}
+    for split in SPLITS:
+        path = split_path(out, split)
+        if not path.exists():
+            continue
+        records = sorted(read_jsonl_gz(path), key=lambda r: r["game_id"].rsplit(split, 1)[-1])
+        tmp = path.with_suffix(".tmp")
+        with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=9) as fh:
+            for rec in records:
+                fh.write(json.dumps(rec, sort_keys=True) + "\n")
+        tmp.replace(path)
+        secs = sorted(r["gen_seconds"] for r in records)
+        by_type = {t: sum(r["task_type"] == t for r in records) for t in TASK_TYPES}
+        manifest["splits"][split] = {
+            "games": len(records),
+            "by_type": by_type,
+            "rooms": len({r["room"] for r in records}),
+            "failed_attempts_before_success": sum(r.get("attempt", 0) for r in records),
+            "gen_seconds_median": secs[len(secs) // 2] if secs else None,
+            "gen_seconds_max": secs[-1] if secs else None,
+            "walkthrough_steps_mean": round(sum(len(r["walkthrough"]) for r in records) / max(len(records), 1), 2),
+            "bytes": path.stat().st_size,
+        }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Generate ALFWorld games (PDDL problems + walkthroughs).")
     p.add_argument("--out", type=Path, required=True, help="output folder (data/alfworld)")
@@ -558,6 +593,7 @@ def main(argv: list[str] | None = None) -> int:
     stats = generate(args.out, cfg, log=lambda s: print(s, flush=True))
     stats["wall_seconds"] = round(time.time() - t0, 1)
     print(json.dumps(stats), flush=True)
+    print(json.dumps(compact(args.out)), flush=True)
     return 0
 
 
