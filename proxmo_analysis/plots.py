@@ -360,18 +360,20 @@ def _unit_axis(ax, values: np.ndarray) -> None:
         ax.set_ylim(-0.03, 1.03)
 
 
-def _mean_std(df: pl.DataFrame, by: list[str], value: str) -> pl.DataFrame:
+def _mean_std(df: pl.DataFrame, by: list[str], value: str, ddof: int) -> pl.DataFrame:
     return (df.filter(pl.col(value).is_not_null() & pl.col(value).is_not_nan())
             .group_by(by, maintain_order=True)
-            .agg(pl.col(value).mean().alias("mean"), pl.col(value).std(ddof=1).fill_null(0.0).alias("std"),
+            .agg(pl.col(value).mean().alias("mean"), pl.col(value).std(ddof=ddof).fill_null(0.0).alias("std"),
                  pl.len().alias("n"))
             .sort(by))
 
 
 def learning_curve_figure(metrics: pl.DataFrame, values: Sequence[str] = ("eval_success", "train_success"),
-                          by: str = "method", x: str = "iteration", title: str | None = None) -> Figure:
+                          by: str = "method", x: str = "iteration", title: str | None = None,
+                          ddof: int = 0) -> Figure:
     """Learning curves: one panel per column of ``values``, one line per ``by`` value (mean over the
-    other rows at each ``x``, e.g. over seeds, with a ± sample-std band when there are several).
+    other rows at each ``x``, e.g. over seeds, with a ± std band when there are several; ``ddof`` 0 is the
+    population std, as ``benchmarks/compare_methods.py`` reports, 1 the sample std).
 
     metrics: long format, one row per (run, iteration), e.g. the ``metrics.csv`` files of training runs
     stacked with a ``method`` (and ``seed``) column. Null / NaN values (iterations without evaluation)
@@ -383,7 +385,7 @@ def learning_curve_figure(metrics: pl.DataFrame, values: Sequence[str] = ("eval_
     axes = np.atleast_1d(fig.subplots(1, len(values)))
     names = metrics.get_column(by).unique(maintain_order=True).to_list()
     for ax, value in zip(axes, values):
-        stats = _mean_std(metrics.with_columns(pl.col(value).cast(pl.Float64)), [by, x], value)
+        stats = _mean_std(metrics.with_columns(pl.col(value).cast(pl.Float64)), [by, x], value, ddof)
         for k, name in enumerate(names):
             s = stats.filter(pl.col(by) == name)
             if not s.height:
@@ -406,9 +408,10 @@ def learning_curve_figure(metrics: pl.DataFrame, values: Sequence[str] = ("eval_
 
 
 def comparison_bar_figure(results: pl.DataFrame, values: Sequence[str] = ("eval_success",), by: str = "method",
-                          hue: str | None = None, title: str | None = None) -> Figure:
-    """Bars of the mean of each column of ``values`` per ``by`` value (± sample std over the rows, e.g.
-    seeds), one panel per column; with ``hue`` (e.g. ``env_id`` or ``task_type``), grouped bars.
+                          hue: str | None = None, title: str | None = None, ddof: int = 0) -> Figure:
+    """Bars of the mean of each column of ``values`` per ``by`` value (± std over the rows, e.g. seeds;
+    ``ddof`` as in :func:`learning_curve_figure`), one panel per column; with ``hue`` (e.g. ``env_id`` or
+    ``task_type``), grouped bars.
 
     results: one row per run (e.g. final held-out success per method and seed).
     """
@@ -420,7 +423,8 @@ def comparison_bar_figure(results: pl.DataFrame, values: Sequence[str] = ("eval_
     hues = [None] if hue is None else results.get_column(hue).unique(maintain_order=True).to_list()
     width = 0.8 / len(hues)
     for ax, value in zip(axes, values):
-        stats = _mean_std(results.with_columns(pl.col(value).cast(pl.Float64)), [by] + ([hue] if hue else []), value)
+        stats = _mean_std(results.with_columns(pl.col(value).cast(pl.Float64)), [by] + ([hue] if hue else []), value,
+                          ddof)
         for h, hv in enumerate(hues):
             s = stats if hue is None else stats.filter(pl.col(hue) == hv)
             lookup = {row[by]: (row["mean"], row["std"]) for row in s.iter_rows(named=True)}

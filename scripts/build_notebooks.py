@@ -417,6 +417,7 @@ OUT = "runs/notebook-03"
 """),
     code("""
 %matplotlib inline
+import json
 import shutil
 
 import polars as pl
@@ -465,8 +466,8 @@ for env_id in metrics["env_id"].unique(maintain_order=True):
     md("""
 ## The comparison table
 
-Final held-out success and score per method (mean ± std over seeds), and the training time per iteration
-— its ratio to GRPO's is ProxMO's (or GiGPO's) overhead.
+Final held-out success and score per method (mean ± population std over seeds, as the benchmark reports),
+and the training time per iteration — its ratio to GRPO's is ProxMO's (or GiGPO's) overhead.
 """),
     code("""
 final = (metrics.filter(pl.col("eval_success").is_not_null())
@@ -476,8 +477,8 @@ per_iter = (metrics.filter(pl.col("iteration") > 0).group_by("run")
 final = final.join(per_iter, on="run", how="left")
 table = (final.group_by("env_id", "method", maintain_order=True)
               .agg(pl.len().alias("seeds"),
-                   pl.col("eval_success").mean().alias("success"), pl.col("eval_success").std().alias("success_std"),
-                   pl.col("eval_score").mean().alias("score"), pl.col("eval_score").std().alias("score_std"),
+                   pl.col("eval_success").mean().alias("success"), pl.col("eval_success").std(ddof=0).alias("success_std"),
+                   pl.col("eval_score").mean().alias("score"), pl.col("eval_score").std(ddof=0).alias("score_std"),
                    pl.col("s_per_iteration").mean()))
 grpo_time = table.filter(pl.col("method") == "grpo").select("env_id", pl.col("s_per_iteration").alias("_grpo"))
 table = table.join(grpo_time, on="env_id", how="left").with_columns(
@@ -487,6 +488,32 @@ table
     code("""
 plots.comparison_bar_figure(final, ("eval_success", "eval_score"), hue="env_id" if final["env_id"].n_unique() > 1 else None,
                             title="Final held-out success and score per method")
+"""),
+]
+
+TRAINING += [
+    md("""
+## The benchmark's own tables
+
+`benchmarks/compare_methods.py` also writes `summary.csv` (per method: mean and std of held-out success and
+score, of the untrained policy's success, and of the time per iteration split into rollout / scoring /
+update) and `runs.csv` (one row per run, with ALFWorld's success per task type). Shown when present.
+"""),
+    code("""
+summary_csv, runs_csv = COMPARE_DIR / "summary.csv", COMPARE_DIR / "runs.csv"
+if summary_csv.is_file():
+    display(pl.read_csv(summary_csv).select(pl.exclude("task_types")))
+if runs_csv.is_file():
+    per_type = pl.DataFrame(
+        [{"env": r["env"], "method": r["method"], "seed": r["seed"], "task_type": t, "success": v}
+         for r in pl.read_csv(runs_csv).iter_rows(named=True) for t, v in json.loads(r["task_types"]).items()],
+        schema={"env": pl.String, "method": pl.String, "seed": pl.Int64, "task_type": pl.String, "success": pl.Float64})
+    alfworld = per_type.filter(pl.col("env").str.contains("ALFWorld"))
+    if alfworld.height:
+        display(plots.comparison_bar_figure(alfworld, "success", hue="task_type",
+                                            title="ALFWorld held-out success per task type"))
+else:
+    print(f"no {runs_csv}: run `python benchmarks/compare_methods.py` for the full tables")
 """),
 ]
 

@@ -95,3 +95,53 @@ def test_readme_tour_runs(tmp_path):
     stats = ast.literal_eval(proc.stdout.strip().splitlines()[-1])  # the printed dict of floats
     assert {"loss", "kl", "rows"} <= set(stats) and stats["rows"] > 0
     assert (tmp_path / "runs" / "tour" / "manifest.json").is_file()
+
+
+def _fake_benchmark(root: Path) -> None:
+    """Outputs shaped like ``benchmarks/compare_methods.py``'s: one ``proxmo train`` folder per
+    (env, method, seed) with ``metrics.csv`` + ``config.json``, plus ``runs.csv`` and ``summary.csv``."""
+    import json
+
+    from proxmo_analysis.train import TrainConfig, write_metrics
+
+    runs, types = [], {"pick_and_place_simple": 0.5, "look_at_obj_in_light": 0.25}
+    for env, short in (("proxmo/WebShop-v0", "webshop"), ("proxmo/ALFWorld-v0", "alfworld")):
+        for method in ("grpo", "proxmo"):
+            for seed in (0, 1):
+                out = root / short / method / f"seed{seed}"
+                out.mkdir(parents=True)
+                config = TrainConfig(env_id=env, method=method, seed=seed, iterations=2, out=str(out))
+                (out / "config.json").write_text(json.dumps(config.to_dict(), default=str))
+                base = 0.1 * seed + (0.2 if method == "proxmo" else 0.0)
+                write_metrics(out / "metrics.csv", [
+                    {"iteration": 0, "eval_success": base, "eval_score": base},
+                    {"iteration": 1, "train_success": base, "iteration_s": 2.0},
+                    {"iteration": 2, "train_success": base + 0.1, "iteration_s": 2.5, "eval_success": base + 0.2,
+                     "eval_score": base + 0.3},
+                ])
+                runs.append({"env": env, "method": method, "seed": seed, "success": base + 0.2,
+                             "task_types": json.dumps(types if short == "alfworld" else {"fashion": base})})
+    lines = ["env,method,seed,success,task_types"]
+    lines += [f'{r["env"]},{r["method"]},{r["seed"]},{r["success"]},"{r["task_types"].replace(chr(34), 2 * chr(34))}"'
+              for r in runs]
+    (root / "runs.csv").write_text("\n".join(lines) + "\n")
+    (root / "summary.csv").write_text("env,method,seeds,success_mean,success_std\nproxmo/WebShop-v0,grpo,2,0.25,0.05\n")
+
+
+@pytest.mark.timeout(300)
+def test_training_notebook_reads_the_benchmark_outputs(tmp_path, monkeypatch):
+    """With benchmark outputs present, 03_training reads them (and trains nothing)."""
+    from nbclient import NotebookClient
+
+    bench = tmp_path / "bench"
+    _fake_benchmark(bench)
+    nb = nbformat.read(REPO / "notebooks" / "03_training.ipynb", as_version=4)
+    monkeypatch.setenv("PROXMO_COMPARE_DIR", str(bench))
+    NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                     for c in nb.cells for o in c.get("outputs", []))
+    assert "8 benchmark runs found" in text
+    assert not (tmp_path / "runs").exists(), "the notebook trained although benchmark runs were present"
+    # learning curves for both envs, the final bars, the ALFWorld per-task-type bars
+    assert len(_png_sizes(nb)) == 4
+    assert "success_mean" in text  # summary.csv shown

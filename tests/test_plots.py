@@ -195,14 +195,18 @@ def test_learning_curves_average_over_seeds_and_skip_missing():
     grpo_train = fig.axes[1].lines[0]
     np.testing.assert_allclose(grpo_train.get_xdata(), [1, 2])
     np.testing.assert_allclose(grpo_train.get_ydata(), [0.25, 0.5])
-    # the +- std band of grpo's evaluation: sample std of (0.3, 0.5) at iteration 2
+    # the +- std band of grpo's evaluation: population std of (0.3, 0.5) at iteration 2 (0.1), as the
+    # benchmark reports; ddof=1 gives the sample std
     band = fig.axes[0].collections[0].get_paths()[0].vertices
+    assert band[:, 1].max() == pytest.approx(0.5)
+    sample = learning_curve_figure(metrics_frame(), "eval_success", ddof=1)
+    band = sample.axes[0].collections[0].get_paths()[0].vertices
     assert band[:, 1].max() == pytest.approx(0.4 + np.std([0.3, 0.5], ddof=1))
     with pytest.raises(ValueError, match="missing column"):
         learning_curve_figure(metrics_frame(), "eval_score")
 
 
-def test_comparison_bars_are_means_with_sample_std():
+def test_comparison_bars_are_means_with_std():
     final = metrics_frame().filter(pl.col("iteration") == 2)
     fig = comparison_bar_figure(final, ("eval_success",))
     assert_readable(fig)
@@ -212,7 +216,7 @@ def test_comparison_bars_are_means_with_sample_std():
 
     err = next(c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer))
     segments = err.lines[2][0].get_segments()
-    assert segments[0][1][1] - segments[0][0][1] == pytest.approx(2 * np.std([0.3, 0.5], ddof=1))
+    assert segments[0][1][1] - segments[0][0][1] == pytest.approx(2 * 0.1)  # population std of (0.3, 0.5)
     single = comparison_bar_figure(final.filter(pl.col("seed") == 0), "eval_success")
     assert not any(isinstance(c, ErrorbarContainer) for c in single.axes[0].containers)  # no std from 1 run
     grouped = comparison_bar_figure(final.with_columns(pl.lit("webshop").alias("env")), "eval_success", hue="env")
