@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("run", help="run folder (part-*.parquet + manifest.json) or one Parquet file")
     parser.add_argument("--method", default="proxmo", choices=METHOD_NAMES, help="credit method (proxmo)")
     parser.add_argument("--out", default=None, help="output folder (default: RUN-scored-METHOD beside RUN)")
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                        help="processes over batches of task groups (default: up to 2)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes over batches of task groups (default 1; 2 uses both cores, which pays "
+                             "off only when the per-row work is heavy, e.g. --similarity minilm)")
     parser.add_argument("--backend", choices=("local", "ray"), default="local",
                         help="local processes, or Ray Data over a Ray cluster (needs the ray extra)")
     parser.add_argument("--address", default=None, help="with --backend ray: cluster to join (default: local Ray)")

@@ -29,8 +29,6 @@ def _init_worker() -> None:
     from threadpoolctl import threadpool_limits
 
     _THREAD_LIMITS.append(threadpool_limits(limits=1))
-    # Import the tokeniser now, while the parent is still preparing the batches.
-    import sklearn.feature_extraction.text  # noqa: F401
 
 
 def pool(workers: int) -> ProcessPoolExecutor:

@@ -141,16 +141,13 @@ class TfidfStats:
     def weigh(self, counts_matrix: sp.csr_matrix, norm_eps: float = 0.0) -> sp.csr_matrix:
         """TF-IDF rows from a count matrix already in this model's columns: idf weights, L2 norm
         (zero rows stay zero), then ``v / (|v| + norm_eps)`` when ``norm_eps`` > 0 (the reference)."""
-        from sklearn.preprocessing import normalize
-
         x = sp.csr_matrix(counts_matrix, dtype=np.float64, copy=True)
         x.sort_indices()  # one canonical order, so every route to the same rows sums norms identically
         if x.shape[1]:
             x.data *= self.idf[x.indices]
-        x = normalize(x, norm="l2", copy=False)
+        _normalize_rows(x, 0.0)  # scikit-learn's normalize(norm="l2"): zero rows stay zero
         if norm_eps:
-            norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
-            x = sp.csr_matrix(sp.diags(1.0 / (norms + norm_eps)) @ x)
+            _normalize_rows(x, norm_eps)
         return x
 
     def transform(self, texts: Sequence[str], norm_eps: float = 0.0) -> sp.csr_matrix:
@@ -166,6 +163,19 @@ class TfidfStats:
 
         counts = CountVectorizer(vocabulary=self.vocabulary, dtype=np.float64).transform(texts)
         return self.weigh(counts, norm_eps)
+
+
+def _normalize_rows(x: sp.csr_matrix, eps: float) -> None:
+    """In place: each row v becomes v / (|v| + eps); with eps 0, rows of norm 0 are left as they are."""
+    if not x.nnz:
+        return
+    lengths = np.diff(x.indptr)
+    nonempty = lengths > 0
+    squares = np.zeros(x.shape[0])
+    squares[nonempty] = np.add.reduceat(x.data * x.data, x.indptr[:-1][nonempty])
+    norms = np.sqrt(squares) + eps
+    norms[norms == 0.0] = 1.0
+    x.data /= np.repeat(norms, lengths)
 
 
 def fit_transform_tfidf(texts: Sequence[str], multiplicity: np.ndarray | None = None, *,
