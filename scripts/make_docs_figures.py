@@ -4,6 +4,8 @@
 
 ``docs/psc_psa.png``: ProxMO's PSC weight curve beside one task group's PSA weights and GiGPO's
 exact-match groups. ``docs/advantages.png``: advantages along one won trajectory under each method.
+``docs/learning_curves.png``: held-out success of the runs of ``benchmarks/compare_methods.py`` (read from
+``--compare-dir``, default ``runs/compare_methods``; skipped when it holds no runs).
 The rollout uses a noisy expert (the game's walkthrough, with a random admissible action at each step
 with probability ``--eps``), the same policy as ``notebooks/02_credit_assignment.ipynb``. About a minute
 on 2 cores; deterministic for a given seed.
@@ -58,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=15, help="step cap per episode (default 15)")
     parser.add_argument("--eps", type=float, default=0.4, help="noisy expert's random-action rate (default 0.4)")
     parser.add_argument("--seed", type=int, default=0, help="rollout seed (default 0)")
+    parser.add_argument("--compare-dir", default=str(REPO / "runs" / "compare_methods"),
+                        help="benchmarks/compare_methods.py output folder (default: runs/compare_methods)")
     parser.add_argument("--dpi", type=int, default=90)
     args = parser.parse_args(argv)
 
@@ -88,6 +92,19 @@ def main(argv: list[str] | None = None) -> int:
     episode = (wins if wins.height else df.filter(pl.col("group_id") == gid))["episode_id"][0]
     plots.advantage_trajectory_figure(scored, episode).savefig(out / "advantages.png", dpi=args.dpi)
     print(f"wrote {out / 'psc_psa.png'} and {out / 'advantages.png'} (group {gid}, {m.weights.shape[0]} rows)")
+
+    if plots.find_training_runs(args.compare_dir):
+        metrics = plots.read_training_runs(args.compare_dir)
+        envs = metrics["env_id"].unique().sort().to_list()
+        for env_id in envs:
+            part = metrics.filter(pl.col("env_id") == env_id)
+            fig = plots.learning_curve_figure(part, ("eval_success", "train_success"),
+                                              title=f"{env_id}: learning curves (benchmarks/compare_methods.py)")
+            name = "learning_curves.png" if len(envs) == 1 else f"learning_curves_{env_id.split('/')[-1].lower()}.png"
+            fig.savefig(out / name, dpi=args.dpi)
+            print(f"wrote {out / name}")
+    else:
+        print(f"no training runs under {args.compare_dir}: learning curves skipped")
     return 0
 
 
