@@ -145,3 +145,22 @@ def test_training_notebook_reads_the_benchmark_outputs(tmp_path, monkeypatch):
     # learning curves for both envs, the final bars, the ALFWorld per-task-type bars
     assert len(_png_sizes(nb)) == 4
     assert "success_mean" in text  # summary.csv shown
+
+
+@pytest.mark.timeout(300)
+def test_docs_figures_script_writes_the_readme_figures(tmp_path):
+    """scripts/make_docs_figures.py (tiny sizes) writes the PNGs the README embeds, and learning curves
+    when given benchmark runs."""
+    _fake_benchmark(tmp_path / "bench")
+    out = tmp_path / "docs"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "make_docs_figures.py"), "--out", str(out), "--tasks", "1",
+         "--group-size", "3", "--max-steps", "6", "--compare-dir", str(tmp_path / "bench")],
+        capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["advantages.png", "learning_curves_alfworld-v0.png", "learning_curves_webshop-v0.png",
+                     "psc_psa.png"]
+    readme = (REPO / "README.md").read_text()
+    for embedded in ("docs/psc_psa.png",):
+        assert embedded in readme and (REPO / embedded).is_file()
