@@ -168,7 +168,7 @@ def psa_group_matrices(log: pl.DataFrame, group_id: str, *, order: str = "step",
     group = group.sort(keys)
     obs = group.get_column("observation")
     obs_code = dense_codes(obs)
-    local, first, inverse = np.unique(obs_code, return_index=True, return_inverse=True)
+    _, first, inverse = np.unique(obs_code, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
     texts = [obs[int(i)] for i in first]
     mult = np.bincount(inverse).astype(np.float64)
