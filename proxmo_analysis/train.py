@@ -35,7 +35,7 @@ from proxmo_analysis.policy.ppo import make_optimizer
 #: The split each known env trains and evaluates on (ALFWorld: evaluation on unseen rooms).
 DEFAULT_SPLITS = {
     "proxmo/WebShop-v0": ("train", "test"),
-    "proxmo/ALFWorld-v0": ("train", "eval_out_of_distribution"),
+    "proxmo/ALFWorld-v0": ("train", "eval_unseen"),
 }
 #: Short names of the credit methods accepted by ``method`` (besides the plain ``score`` names).
 METHOD_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -49,6 +49,25 @@ METHOD_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "proxmo_wo_psa": ("proxmo", {"psa": False}),
 }
 CHECKPOINT = "last.pt"
+REWARDS = ("won", "env")
+WIN_REWARD = 10.0
+
+
+def training_rewards(df, reward: str):
+    """The rewards the credit method sees. ``"env"``: the logged ``reward`` column unchanged. ``"won"``:
+    ``10 * won`` on the last step of each episode and 0 elsewhere (the GiGPO/ProxMO training convention;
+    WebShop's partial score would otherwise teach "buy anything fast"), ``episode_return`` to match.
+    The run folder on disk keeps the environment's rewards."""
+    import polars as pl
+
+    if reward == "env":
+        return df
+    last = pl.col("step") == pl.col("step").max().over("episode_id")
+    won = pl.col("won").cast(pl.Float32) * WIN_REWARD
+    return df.with_columns(
+        pl.when(last).then(won).otherwise(0.0).cast(pl.Float32).alias("reward"),
+        won.cast(pl.Float32).alias("episode_return"),
+    )
 
 
 @dataclass
@@ -58,6 +77,7 @@ class TrainConfig:
     env_id: str = "proxmo/WebShop-v0"
     method: str = "proxmo"  # a key of METHOD_ALIASES
     credit: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments of proxmo_analysis.score
+    reward: str = "won"  # "won": r = 10 x won on the last step (GiGPO/ProxMO convention); "env": logged reward
     iterations: int = 20
     tasks: int = 16  # training tasks sampled per iteration
     group_size: int = 8  # N episodes per task (the task group)
@@ -79,6 +99,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.ppo, dict):
             self.ppo = PPOConfig(**self.ppo)
+        if self.reward not in REWARDS:
+            raise ValueError(f"TrainConfig.reward must be one of {REWARDS}, got {self.reward!r}")
         if self.method not in METHOD_ALIASES:
             raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHOD_ALIASES)}")
         for name in ("iterations", "tasks", "group_size", "eval_every", "eval_tasks", "workers"):
@@ -227,7 +249,7 @@ class Trainer:
         if summary.episodes == 0:
             raise RuntimeError(f"iteration {iteration}: every episode failed; see {folder / 'failures.jsonl'}")
         df = read_log(folder)
-        scored = score_run(df, cfg.method, cfg.credit)
+        scored = score_run(training_rewards(df, cfg.reward), cfg.method, cfg.credit)
         t2 = time.perf_counter()
         ppo_cfg = dataclasses.replace(cfg.ppo, seed=cfg.ppo.seed + iteration)
         upd = ppo_update(self.policy, scored, ppo_cfg, ref_policy=self.ref, optimizer=self.optimizer)

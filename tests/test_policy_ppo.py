@@ -131,7 +131,7 @@ def test_one_update_moves_the_probability_with_the_advantage_sign(sign):
     assert before == pytest.approx(1 / 3, abs=1e-6)  # zero-initialised output layer: uniform
     lp = math.log(before)
     rows = one_step_rows(["open drawer 1", "go to desk 1"], [sign, 0.0], [lp, lp])
-    stats = ppo_update(policy, rows, PPOConfig(lr=0.05), ref_policy=ref)
+    stats = ppo_update(policy, rows, PPOConfig(lr=0.05, epochs=1), ref_policy=ref)
     after = prob_of(policy, "open drawer 1")
     assert (after > before + 1e-3) if sign > 0 else (after < before - 1e-3)
     assert stats["rows"] == 2 and stats["optimizer_steps"] == 1
@@ -146,7 +146,7 @@ def test_update_rejects_missing_columns_behaviour_and_unknown_actions():
     with pytest.raises(ValueError, match="no behavior_logprob"):
         ppo_update(policy, rows, PPOConfig())
     # "current" fills the gap with the policy's own log-probability (ratio 1)
-    stats = ppo_update(policy, rows, PPOConfig(missing_behavior="current"))
+    stats = ppo_update(policy, rows, PPOConfig(missing_behavior="current", epochs=1))
     assert stats["ratio_mean"] == pytest.approx(1.0, abs=1e-6)
     with pytest.raises(KeyError, match="advantage"):
         ppo_update(policy, rows.drop("advantage"), PPOConfig())

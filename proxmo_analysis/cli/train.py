@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--env", default="proxmo/WebShop-v0", help="environment id (default: %(default)s)")
     p.add_argument("--method", default="proxmo", choices=sorted(METHOD_ALIASES), help="credit method (default: %(default)s)")
     p.add_argument("--credit", nargs="*", default=[], metavar="KEY=VALUE", help="extra credit-method parameters, e.g. tau=0.2")
+    p.add_argument("--reward", default="won", choices=["won", "env"],
+                   help="training reward: 10 x won on the last step (paper convention) or the env's own (default: %(default)s)")
     p.add_argument("--iterations", type=int, default=20, help="PPO iterations (default: %(default)s)")
     p.add_argument("--tasks", type=int, default=16, help="training tasks per iteration (default: %(default)s)")
     p.add_argument("--group-size", type=int, default=8, help="episodes per task, N (default: %(default)s)")
@@ -45,13 +47,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="run folder (default: runs/<env>-<method>-s<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default: %(default)s; the scorer's tensors are small, more threads only contend)")
     add_ppo_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from proxmo_analysis.train import TrainConfig, Trainer
 
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     policy_config = parse_pairs(args.policy_config, "--policy-config")
     policy = args.policy
     if args.model_dir:
@@ -60,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     short = args.env.split("/")[-1].split("-")[0].lower()
     out = args.out or f"runs/{short}-{args.method}-s{args.seed}"
     config = TrainConfig(
-        env_id=args.env, method=args.method, credit=parse_pairs(args.credit, "--credit"),
+        env_id=args.env, method=args.method, credit=parse_pairs(args.credit, "--credit"), reward=args.reward,
         iterations=args.iterations, tasks=args.tasks, group_size=args.group_size, policy=policy,
         policy_config=policy_config, ppo=ppo_config_from(args, policy), eval_every=args.eval_every,
         eval_tasks=args.eval_tasks, seed=args.seed, out=out, env_kwargs=parse_pairs(args.env_kwargs, "--env-kwargs"),

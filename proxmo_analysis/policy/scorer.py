@@ -3,11 +3,15 @@
 For a candidate with text embedding ``c`` in a step with goal ``g``, observation ``o`` and last action
 ``p`` (all from one encoder, see :mod:`proxmo_analysis.policy.encoders`), the score is
 
-    logit = MLP([g⊙c, o⊙c, p⊙c, c]) + w · [overlap, taken_before, is_last_action]
+    logit = MLP([g⊙c, o⊙c, p⊙c, c, f]) + w · f,   f = [overlap, phrase, taken_before, is_last, position, pending]
 
-``overlap`` is the fraction of the candidate text's content words that occur in the goal,
+``overlap`` is the fraction of the candidate text's content words that occur in the goal, ``phrase``
+whether the clicked label occurs in the goal as a whole phrase (a WebShop option value such as ``3 ft``),
 ``taken_before`` how often the episode already took this exact action (/3, capped at 1), ``is_last_action``
-whether it was the previous action. The MLP's output layer starts at zero and ``w`` at
+whether it was the previous action, ``position`` the candidate's place in the environment's list
+(0 first, 1 last; WebShop lists search results by relevance), ``pending`` whether some goal-phrase
+candidate of the step is still untaken (lets the MLP learn "buy once the goal's options are chosen"). The
+MLP's output layer starts at zero and ``w`` at
 ``(overlap_prior, 0, 0)``, so with the default ``overlap_prior = 0`` the untrained policy is uniform over the
 candidates.
 """
@@ -30,17 +34,18 @@ _IGNORED = frozenset(
     "click search product a an the and or of for to in on with i me my need want is are it this that "
     "price lower than dollars".split()
 )
-N_SCALARS = 3
+N_SCALARS = 6
+_BRACKET = re.compile(r"^[a-z_ ]+\[(.*)\]$", re.S)
 
 
 @dataclass
 class ScorerConfig:
     """Configuration of :class:`ActionScorer`."""
 
-    encoder: str = "minilm"  # "minilm" (frozen all-MiniLM-L6-v2, cached) or "hashed" (trainable n-grams)
+    encoder: str = "hashed"  # "hashed" (trainable n-grams) or "minilm" (frozen all-MiniLM-L6-v2, cached)
     hidden: int = 64  # width of the MLP's hidden layer
-    hashed_dim: int = 64  # embedding width of the hashed encoder
-    hashed_buckets: int = 1 << 15  # hash buckets of the hashed encoder
+    hashed_dim: int = 32  # embedding width of the hashed encoder
+    hashed_buckets: int = 1 << 14  # hash buckets of the hashed encoder
     max_length: int = 128  # MiniLM tokens per text
     overlap_prior: float = 0.0  # initial weight of the goal/candidate word-overlap feature
     init_seed: int = 0  # seed of the weight initialisation
@@ -50,16 +55,34 @@ def _content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _IGNORED}
 
 
+def _label(action: str) -> str:
+    m = _BRACKET.match(action)
+    return (m.group(1) if m else action).strip().lower()
+
+
+def _phrase_in(label: str, goal: str) -> bool:
+    return bool(label) and re.search(rf"(?<![a-z0-9]){re.escape(label)}(?![a-z0-9])", goal) is not None
+
+
 def scalar_features(ctx: StepContext) -> torch.Tensor:
-    """``(K, 3)`` hand features of each candidate: goal word overlap, taken-before count, is-last-action."""
+    """``(K, 6)`` hand features of each candidate (see the module docstring): goal word overlap, label
+    phrase in the goal, taken-before count, is-last-action, position in the list, and (same for every
+    candidate of the step) whether a goal-phrase candidate is still untaken."""
+    goal_text = " ".join(_WORD.findall(ctx.goal.lower()))
     goal = _content_words(ctx.goal)
     taken = [a for _, a in ctx.history]
     last = taken[-1] if taken else None
+    span = max(1, len(ctx.candidates) - 1)
     rows = []
-    for action, text in zip(ctx.candidates, ctx.candidate_texts):
+    for k, (action, text) in enumerate(zip(ctx.candidates, ctx.candidate_texts)):
         words = _content_words(text)
         overlap = len(words & goal) / len(words) if words else 0.0
-        rows.append([overlap, min(taken.count(action), 3) / 3.0, float(action == last)])
+        label = " ".join(_WORD.findall(_label(action)))
+        phrase = float(not action.startswith("search[") and _phrase_in(label, goal_text))
+        rows.append([overlap, phrase, min(taken.count(action), 3) / 3.0, float(action == last), k / span])
+    pending = float(any(r[1] == 1.0 and r[2] == 0.0 for r in rows))
+    for r in rows:
+        r.append(pending)
     return torch.tensor(rows, dtype=torch.float32).reshape(-1, N_SCALARS)
 
 
@@ -81,11 +104,11 @@ class ActionScorer(CandidatePolicy):
             raise ValueError(f"ScorerConfig.encoder must be 'minilm' or 'hashed', got {config.encoder!r}")
         d = self.encoder.dim
         g = torch.Generator().manual_seed(config.init_seed)
-        self.mlp = nn.Sequential(nn.Linear(4 * d, config.hidden), nn.Tanh(), nn.Linear(config.hidden, 1))
+        self.mlp = nn.Sequential(nn.Linear(4 * d + N_SCALARS, config.hidden), nn.Tanh(), nn.Linear(config.hidden, 1))
         self.linear = nn.Linear(N_SCALARS, 1, bias=False)
         with torch.no_grad():
             first = self.mlp[0]
-            bound = 1.0 / (4 * d) ** 0.5
+            bound = 1.0 / (4 * d + N_SCALARS) ** 0.5
             first.weight.copy_((torch.rand(first.weight.shape, generator=g) * 2 - 1) * bound)
             first.bias.zero_()
             self.mlp[2].weight.zero_()
@@ -130,7 +153,7 @@ class ActionScorer(CandidatePolicy):
             ci += [ref(t) for t in ctx.candidate_texts]
         emb = self.encoder(texts)
         g, o, p, c = (emb[torch.tensor(ix, dtype=torch.long)] for ix in (gi, oi, pi, ci))
-        x = torch.cat([g * c, o * c, p * c, c], dim=1)
         scalars = torch.cat([scalar_features(ctx) for ctx in contexts])
+        x = torch.cat([g * c, o * c, p * c, c, scalars], dim=1)
         logits = self.mlp(x).squeeze(1) + self.linear(scalars).squeeze(1)
         return list(torch.split(logits, sizes))

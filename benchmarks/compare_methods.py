@@ -1,0 +1,242 @@
+"""Credit-assignment methods compared under one training budget: GRPO, GiGPO (w/o std), ProxMO and its ablations.
+
+Every (environment, method, seed) is one ``proxmo train`` run with the same budget and the same seeds, so the
+methods see the same training tasks per iteration; only the advantages differ. Reported per method:
+held-out success rate and score (greedy, mean ± std over seeds), ALFWorld success per task type, and
+training time per iteration split into rollout / credit scoring / PPO update (ProxMO's overhead over GRPO is
+the difference of the scoring part).
+
+    python benchmarks/compare_methods.py                 # the README table (see --help for the budgets)
+    python benchmarks/compare_methods.py --quick         # a smoke run: 1 seed, 2 iterations, tiny groups
+    python benchmarks/compare_methods.py --envs webshop --seeds 0 1 2
+
+Runs already present in ``--out`` are resumed, not repeated, so an interrupted table can be completed.
+Outputs in ``--out``: ``runs.csv`` (one row per run), ``summary.csv`` / ``summary.json`` (per method),
+``task_types.csv`` (ALFWorld per type), ``compare_methods.png`` (held-out success and learning curves).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+METHODS = ["grpo", "gigpo_wo_std", "proxmo", "proxmo_wo_psc", "proxmo_wo_psa"]
+LABELS = {
+    "grpo": "GRPO",
+    "gigpo_wo_std": "GiGPO (w/o std)",
+    "proxmo": "ProxMO",
+    "proxmo_wo_psc": "ProxMO w/o PSC",
+    "proxmo_wo_psa": "ProxMO w/o PSA",
+}
+
+
+@dataclass(frozen=True)
+class Budget:
+    env_id: str
+    seeds: tuple[int, ...]
+    iterations: int
+    tasks: int
+    group_size: int
+    eval_tasks: int
+    eval_every: int
+    max_steps: int | None = None
+
+
+#: Full table budgets (sized for <= 3 h on 2 idle cores; see the README for the measured time).
+FULL = {
+    "webshop": Budget("proxmo/WebShop-v0", (0, 1, 2), iterations=20, tasks=16, group_size=8, eval_tasks=100, eval_every=10),
+    "alfworld": Budget("proxmo/ALFWorld-v0", (0, 1), iterations=10, tasks=8, group_size=8, eval_tasks=66, eval_every=5,
+                       max_steps=30),
+}
+QUICK = {
+    "webshop": Budget("proxmo/WebShop-v0", (0,), iterations=2, tasks=4, group_size=4, eval_tasks=10, eval_every=2),
+    "alfworld": Budget("proxmo/ALFWorld-v0", (0,), iterations=2, tasks=2, group_size=4, eval_tasks=4, eval_every=2,
+                       max_steps=10),
+}
+
+
+def run_one(budget: Budget, method: str, seed: int, out: Path) -> dict:
+    """Train (or resume) one run and return its result row."""
+    from proxmo_analysis.logs import read_log
+    from proxmo_analysis.train import TrainConfig, train
+
+    config = TrainConfig(
+        env_id=budget.env_id, method=method, iterations=budget.iterations, tasks=budget.tasks,
+        group_size=budget.group_size, eval_every=budget.eval_every, eval_tasks=budget.eval_tasks, seed=seed,
+        out=str(out), max_steps=budget.max_steps,
+    )
+    rows = train(config, resume=(out / "checkpoints" / "last.pt").is_file())
+    final = rows[-1]
+    trained = [r for r in rows if r["iteration"] >= 1]
+    ev = read_log(out / "eval" / f"iter-{final['iteration']:04d}")
+    per_episode = ev.group_by("episode_id").agg(pl.col("task_type").first(), pl.col("won").first())
+    types = {
+        str(t): float(w)
+        for t, w in per_episode.group_by("task_type").agg(pl.col("won").mean()).sort("task_type").iter_rows()
+    }
+    return {
+        "env": budget.env_id,
+        "method": method,
+        "seed": seed,
+        "iterations": final["iteration"],
+        "untrained_success": rows[0]["eval_success"],
+        "success": final["eval_success"],
+        "score": final["eval_score"],
+        "train_success_last": final.get("train_success"),
+        "iteration_s": float(np.mean([r["iteration_s"] for r in trained])),
+        "rollout_s": float(np.mean([r["rollout_s"] for r in trained])),
+        "score_s": float(np.mean([r["score_s"] for r in trained])),
+        "update_s": float(np.mean([r["update_s"] for r in trained])),
+        "task_types": types,
+        "curve": [(r["iteration"], r["eval_success"]) for r in rows if r.get("eval_success") is not None],
+    }
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    arr = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+    if arr.size == 0:
+        return math.nan, math.nan
+    return float(arr.mean()), float(arr.std(ddof=0))
+
+
+def summarise(results: list[dict]) -> list[dict]:
+    out = []
+    for env in sorted({r["env"] for r in results}):
+        for method in METHODS:
+            rs = [r for r in results if r["env"] == env and r["method"] == method]
+            if not rs:
+                continue
+            row = {"env": env, "method": method, "seeds": len(rs)}
+            for key in ("success", "score", "untrained_success", "iteration_s", "rollout_s", "score_s", "update_s"):
+                row[f"{key}_mean"], row[f"{key}_std"] = mean_std([r[key] for r in rs])
+            types = sorted({t for r in rs for t in r["task_types"]})
+            row["task_types"] = {t: mean_std([r["task_types"].get(t) for r in rs]) for t in types}
+            out.append(row)
+    return out
+
+
+def plot(results: list[dict], summary: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = sorted({s["env"] for s in summary})
+    fig, axes = plt.subplots(2, len(envs), figsize=(6 * len(envs), 8), squeeze=False)
+    for j, env in enumerate(envs):
+        rows = [s for s in summary if s["env"] == env]
+        ax = axes[0][j]
+        x = np.arange(len(rows))
+        ax.bar(x, [s["success_mean"] for s in rows], yerr=[s["success_std"] for s in rows], capsize=4)
+        ax.axhline(np.nanmean([s["untrained_success_mean"] for s in rows]), color="grey", ls="--", label="untrained")
+        ax.set_xticks(x, [LABELS[s["method"]] for s in rows], rotation=20)
+        ax.set_ylabel("held-out success rate")
+        ax.set_title(f"{env}: mean ± std over seeds")
+        ax.legend()
+        ax = axes[1][j]
+        for method in METHODS:
+            curves = [r["curve"] for r in results if r["env"] == env and r["method"] == method]
+            if not curves:
+                continue
+            its = [i for i, _ in curves[0]]
+            ys = np.nanmean([[v for _, v in c] for c in curves if len(c) == len(its)], axis=0)
+            ax.plot(its, ys, marker="o", label=LABELS[method])
+        ax.set_xlabel("iteration (PPO updates)")
+        ax.set_ylabel("held-out success rate (mean over seeds)")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_outputs(results: list[dict], out: Path) -> list[dict]:
+    summary = summarise(results)
+    with open(out / "runs.csv", "w", newline="") as fh:
+        keys = [k for k in results[0] if k not in ("task_types", "curve")]
+        w = csv.DictWriter(fh, fieldnames=keys + ["task_types"])
+        w.writeheader()
+        for r in results:
+            w.writerow({**{k: r[k] for k in keys}, "task_types": json.dumps(r["task_types"], sort_keys=True)})
+    with open(out / "summary.csv", "w", newline="") as fh:
+        keys = [k for k in summary[0] if k != "task_types"]
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        for s in summary:
+            w.writerow({k: s[k] for k in keys})
+    with open(out / "task_types.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["env", "method", "task_type", "success_mean", "success_std"])
+        for s in summary:
+            for t, (m, sd) in s["task_types"].items():
+                w.writerow([s["env"], s["method"], t, f"{m:.4f}", f"{sd:.4f}"])
+    (out / "summary.json").write_text(json.dumps({"summary": summary, "runs": results}, indent=2, default=str) + "\n")
+    plot(results, summary, out / "compare_methods.png")
+    return summary
+
+
+def print_table(summary: list[dict]) -> None:
+    print(f"{'env':<20} {'method':<17} {'seeds':>5} {'held-out success':>18} {'held-out score':>16} "
+          f"{'untrained':>10} {'s/iter':>8} {'score s/iter':>12}")
+    for s in summary:
+        print(f"{s['env']:<20} {LABELS[s['method']]:<17} {s['seeds']:>5} "
+              f"{s['success_mean']:>9.3f} ± {s['success_std']:<6.3f} {s['score_mean']:>7.3f} ± {s['score_std']:<6.3f} "
+              f"{s['untrained_success_mean']:>10.3f} {s['iteration_s_mean']:>8.1f} {s['score_s_mean']:>12.3f}")
+    for s in summary:
+        if len(s["task_types"]) > 1:
+            parts = ", ".join(f"{t}: {m:.2f}±{sd:.2f}" for t, (m, sd) in s["task_types"].items())
+            print(f"  {s['env']} {LABELS[s['method']]} per task type: {parts}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--envs", nargs="+", default=["webshop", "alfworld"], choices=["webshop", "alfworld"])
+    ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    ap.add_argument("--seeds", nargs="+", type=int, default=None, help="override the budget's seeds")
+    ap.add_argument("--iterations", type=int, default=None, help="override the budget's iterations")
+    ap.add_argument("--quick", action="store_true", help="smoke-test budgets (1 seed, 2 iterations)")
+    ap.add_argument("--out", default="runs/compare_methods", help="output folder (default: %(default)s)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
+    args = ap.parse_args(argv)
+
+    import dataclasses
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    budgets = QUICK if args.quick else FULL
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    t0 = time.perf_counter()
+    for env in args.envs:
+        budget = budgets[env]
+        if args.seeds is not None:
+            budget = dataclasses.replace(budget, seeds=tuple(args.seeds))
+        if args.iterations is not None:
+            budget = dataclasses.replace(budget, iterations=args.iterations)
+        for seed in budget.seeds:
+            for method in args.methods:
+                start = time.perf_counter()
+                r = run_one(budget, method, seed, out / env / method / f"seed{seed}")
+                results.append(r)
+                print(f"[{time.perf_counter() - t0:7.0f}s] {env} {LABELS[method]} seed {seed}: held-out success "
+                      f"{r['untrained_success']:.3f} -> {r['success']:.3f}, score {r['score']:.3f} "
+                      f"({time.perf_counter() - start:.0f}s)", flush=True)
+                write_outputs(results, out)
+    summary = write_outputs(results, out)
+    print_table(summary)
+    print(f"total {time.perf_counter() - t0:.0f}s; outputs in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
