@@ -295,8 +295,11 @@ per_group = groups.select("group_id", "p").with_columns(
 )
 ratio = (scored["proxmo"]["adv_episode"] / scored["grpo"]["adv_episode"]).to_numpy()
 mixed = np.isfinite(ratio) & (scored["grpo"]["adv_episode"].abs().to_numpy() > 1e-3)
-print(f"proxmo A_E / grpo A_E over {mixed.sum()} rows of mixed groups: "
-      f"min {ratio[mixed].min():.4f}, max {ratio[mixed].max():.4f}")
+if mixed.any():
+    print(f"proxmo A_E / grpo A_E over {mixed.sum()} rows of mixed groups: "
+          f"min {ratio[mixed].min():.4f}, max {ratio[mixed].max():.4f}")
+else:
+    print("no group mixes wins and losses: every episode advantage is 0")
 per_group
 """),
     md("""
