@@ -33,8 +33,13 @@ import pyarrow.parquet as pq
 from proxmo_analysis.credit.score import METHODS, credit_metadata, make_config, score_rows
 from proxmo_analysis.credit.stream import CREDIT_METADATA_KEY, _output_schema, fit_run_stats, run_files
 
-#: Columns a scored group is sorted by, so the output does not depend on Ray's shuffle order.
-ROW_ORDER = ("episode_id", "step")
+#: Columns the scored rows are sorted by, so the output does not depend on Ray's shuffle order.
+ROW_ORDER = ("group_id", "episode_id", "step")
+
+#: Rows of whole task groups scored per call (a bucket of groups); bounds a worker's memory.
+DEFAULT_ROWS_PER_BUCKET = 100_000
+
+BUCKET = "__proxmo_bucket"
 
 
 class RayExecutor(Executor):
@@ -69,12 +74,22 @@ def _stats(ref_holder: list | None) -> Any:
     return _STATS_CACHE[key]
 
 
+def add_bucket(table: pa.Table, buckets: int) -> pa.Table:
+    """``map_batches`` function: a bucket column, a hash of ``group_id`` modulo ``buckets``, so a bucket
+    holds whole task groups (polars' hash: the same in every worker of one installation)."""
+    codes = pl.from_arrow(table.column("group_id")).hash(seed=7) % buckets
+    return table.append_column(BUCKET, codes.cast(pl.Int64).to_arrow())
+
+
 def score_group(table: pa.Table, method: str, cfg: Any, stats_ref: list | None, where: str,
                 template: pa.Schema) -> pa.Table:
-    """``map_groups`` function: one task group (pyarrow) scored with ``score_rows``, in the log's schema."""
+    """``map_groups`` function: whole task groups (pyarrow; one group, or a bucket of groups) scored with
+    ``score_rows`` (every credit statistic is computed per group inside it), in the log's schema."""
     frame = pl.from_arrow(table)
-    group = frame["group_id"][0] if frame.height else "?"
-    scored = score_rows(frame, METHODS[method], cfg, _stats(stats_ref), where=f"{where} (group {group!r})")
+    if BUCKET in frame.columns:
+        frame = frame.drop(BUCKET)
+    bucket = f"{frame['group_id'].n_unique()} group(s) from {frame['group_id'].min()!r}" if frame.height else "?"
+    scored = score_rows(frame, METHODS[method], cfg, _stats(stats_ref), where=f"{where} ({bucket})")
     scored = scored.sort(list(ROW_ORDER))
     out = scored.to_arrow()
     return out.cast(_output_schema(out, template))
@@ -116,7 +131,8 @@ def _release_rollout_actors() -> None:
 
 
 def score_run_ray(run: str | os.PathLike[str], out: str | os.PathLike[str], method: str = "proxmo", *,
-                  address: str | None = None, num_cpus: int | None = None, **config: Any) -> dict:
+                  address: str | None = None, num_cpus: int | None = None,
+                  rows_per_bucket: int = DEFAULT_ROWS_PER_BUCKET, **config: Any) -> dict:
     """Score a run folder (or one Parquet file) into ``out`` on Ray; same numbers as ``score_run``.
 
     Args:
@@ -127,11 +143,16 @@ def score_run_ray(run: str | os.PathLike[str], out: str | os.PathLike[str], meth
             ``proxmo`` and the fields of the method's config).
         address: a Ray cluster to join; ``None`` starts a local Ray with ``num_cpus`` CPUs (default: all)
             unless one is already running in this process.
+        rows_per_bucket: groups are hashed into ``ceil(rows / rows_per_bucket)`` buckets (at least one per
+            CPU) and ``map_groups`` scores a bucket of whole groups per call; ``0`` scores one group per
+            call (slower: a call per group).
 
-    Returns a summary dict: ``method``, ``params``, ``rows``, ``groups``, ``parts``, ``out``. Rows of each
-    group are ordered by ``(episode_id, step)``; parts are numbered by Ray write task.
+    Returns a summary dict: ``method``, ``params``, ``rows``, ``groups``, ``parts``, ``out``. Rows of a part
+    are ordered by ``(group_id, episode_id, step)``; parts are numbered by Ray write task.
     """
     m, cfg = make_config(method, config)
+    if isinstance(rows_per_bucket, bool) or not isinstance(rows_per_bucket, int) or rows_per_bucket < 0:
+        raise ValueError(f"rows_per_bucket must be an int >= 0, got {rows_per_bucket!r}")
     run, out = Path(run), Path(out)
     if not run.exists():
         raise FileNotFoundError(f"{run}: no such run folder or Parquet file")
@@ -166,7 +187,13 @@ def score_run_ray(run: str | os.PathLike[str], out: str | os.PathLike[str], meth
     context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
     try:
         ds = ray.data.read_parquet([str(f.resolve()) for f in files])
-        scored = ds.groupby("group_id").map_groups(
+        key = "group_id"
+        if rows_per_bucket:
+            n_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+            cpus = int(ray.cluster_resources().get("CPU", 1))
+            buckets = max(cpus, int(np.ceil(n_rows / rows_per_bucket)))
+            ds, key = ds.map_batches(add_bucket, batch_format="pyarrow", fn_kwargs={"buckets": buckets}), BUCKET
+        scored = ds.groupby(key).map_groups(
             score_group, batch_format="pyarrow",
             fn_kwargs={"method": m.name, "cfg": cfg, "stats_ref": stats_ref, "where": str(run),
                        "template": template},
@@ -186,4 +213,5 @@ def score_run_ray(run: str | os.PathLike[str], out: str | os.PathLike[str], meth
             "out": str(out)}
 
 
-__all__ = ["score_run_ray", "score_group", "RayExecutor", "PartSink", "ROW_ORDER"]
+__all__ = ["score_run_ray", "score_group", "add_bucket", "RayExecutor", "PartSink", "ROW_ORDER",
+           "DEFAULT_ROWS_PER_BUCKET"]

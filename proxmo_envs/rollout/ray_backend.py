@@ -111,14 +111,33 @@ class RolloutWorkerImpl:
     def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()
 
-    def warm(self, env_id: str, env_kwargs: dict) -> float:
-        """Build and close one env so the process caches its data; returns the seconds it took."""
+    def warm(self, env_id: str, env_kwargs: dict, max_steps: int = 30) -> float:
+        """Build one env and play one oracle/walkthrough episode (best effort), so the process caches
+        what envs build lazily (catalogue, search index, WebShop's noun model at the first purchase,
+        game files); returns the seconds it took."""
         import gymnasium as gym
+        import pyarrow as pa
 
         import proxmo_envs  # noqa: F401  (registers the ids)
 
+        from .policies import make_policy, split_action
+
         start = time.perf_counter()
-        gym.make(env_id, **env_kwargs).close()
+        pa.array(["warm"], type=pa.large_string())  # pyarrow's first table imports pandas
+        env = gym.make(env_id, **env_kwargs)
+        try:
+            policy = make_policy("oracle", env_id)
+            policy.reset(seed=0)
+            obs, info = env.reset(seed=0)
+            for _ in range(max_steps):
+                action, _ = split_action(policy(obs, info))
+                obs, _, terminated, truncated, info = env.step(action)
+                if terminated or truncated:
+                    break
+        except Exception:  # noqa: BLE001 - warming is an optimisation; the rollout reports real errors
+            pass
+        finally:
+            env.close()
         return time.perf_counter() - start
 
     def start(self, job: RolloutJob, served: bool) -> None:
@@ -263,6 +282,19 @@ class _Slot:
     tries: int = 1
 
 
+def _wait_restarted(actor: Any, timeout: float = 300.0) -> None:
+    """Block until Ray has restarted ``actor`` (a call made while it restarts fails, so poll ``pid``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ray.get(actor.pid.remote(), timeout=30)
+            return
+        except (ray.exceptions.ActorUnavailableError, ray.exceptions.GetTimeoutError):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"a rollout worker actor was not restarted within {timeout:g} s") from None
+            time.sleep(0.2)
+
+
 def _relaunch(slot: _Slot, out: str, failures_offset: int, served: bool) -> int:
     """Re-run the episodes the dead attempt did not finish on the restarted actor; returns how many."""
     dead = slot.attempt
@@ -287,7 +319,8 @@ def _relaunch(slot: _Slot, out: str, failures_offset: int, served: bool) -> int:
         )
     slot.tries += 1
     slot.attempt = dataclasses.replace(dead, episodes=rerun, part_prefix=f"{slot.job.part_prefix}r{slot.tries - 1}")
-    ray.get(slot.actor.start.remote(slot.attempt, served))  # waits for Ray to restart the actor
+    _wait_restarted(slot.actor)
+    ray.get(slot.actor.start.remote(slot.attempt, served))
     slot.ref = slot.actor.exchange.remote()
     return len(rerun)
 
