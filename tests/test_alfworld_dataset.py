@@ -82,7 +82,9 @@ def test_real_games_walkthroughs_win(alfworld_real_dir, split):
     for i in range(u.task_count):
         obs, info = env.reset(options={"game_index": i})
         assert info["room"].startswith("FloorPlan")
+        assert env.observation_space.contains(obs)
         for cmd in info["walkthrough"]:
-            assert cmd in info["admissible_actions"]
+            assert cmd in info["admissible_actions"] and env.action_space.contains(cmd)
             obs, r, term, trunc, info = env.step(cmd)
+            assert env.observation_space.contains(obs)
         assert term and r == 1.0 and info["won"], u.task_ids[i]
