@@ -9,7 +9,6 @@ largest batch (at least the largest group) plus the vocabulary.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from concurrent.futures import Executor
