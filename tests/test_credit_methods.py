@@ -271,3 +271,11 @@ def test_score_keeps_inputs_and_replaces_its_own_columns():
     assert all(once[c].dtype == pl.Float32 for c in ("return_to_go", "adv_episode", "adv_step", "advantage"))
     again = score(once, "proxmo")
     assert again.equals(once)
+
+
+@pytest.mark.parametrize("method, kw", [("grpo", {}), ("gigpo", {"variant": "reference"}), ("proxmo", {}),
+                                        ("proxmo", {"variant": "reference"})])
+def test_empty_log_gives_empty_columns(method, kw):
+    empty = three_trajectories().head(0)
+    out = score(empty, method, **kw)
+    assert out.height == 0 and out.columns[-4:] == ["return_to_go", "adv_episode", "adv_step", "advantage"]

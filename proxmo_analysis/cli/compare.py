@@ -40,16 +40,15 @@ def compare_methods(df, methods: list[str], config: dict, workers: int = 1) -> d
     """Per method: advantage columns; per method pair: Pearson correlation of ``advantage``."""
     import dataclasses
 
-    from proxmo_analysis.credit.score import METHODS, get_method, score
+    from proxmo_analysis.credit.score import get_method, score
 
-    results = {}
-    for name in methods:
-        fields = {f.name for f in dataclasses.fields(get_method(name).config)}
-        results[name] = score(df, name, workers=workers, **{k: v for k, v in config.items() if k in fields})
-    unknown = [k for k in config if not any(k in {f.name for f in dataclasses.fields(METHODS[m].config)}
-                                            for m in methods)]
+    fields = {name: {f.name for f in dataclasses.fields(get_method(name).config)} for name in methods}
+    unknown = [k for k in config if not any(k in fields[m] for m in methods)]
     if unknown:
         raise ValueError(f"parameter(s) {', '.join(unknown)} belong to none of the methods {', '.join(methods)}")
+    results = {}
+    for name in methods:
+        results[name] = score(df, name, workers=workers, **{k: v for k, v in config.items() if k in fields[name]})
     adv = {m: r["advantage"].to_numpy().astype(np.float64) for m, r in results.items()}
     corr = {}
     for a in methods:

@@ -102,6 +102,9 @@ def score_rows(df: pl.DataFrame, m: Method, cfg: Any, stats: Mapping | None = No
                where: str = "input") -> pl.DataFrame:
     """Score whole task groups of ``df`` (stats: TF-IDF per iteration when fitted elsewhere)."""
     rows, order = prepare(df, m, cfg, where)
+    if rows.n_rows == 0:
+        empty = np.zeros(0)
+        return attach(df, Credit(empty, empty, empty), order)
     credit = m.function(rows, cfg, stats) if m.name == "proxmo" else m.function(rows, cfg)
     return attach(df, credit, order)
 

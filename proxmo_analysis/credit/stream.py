@@ -38,7 +38,8 @@ def run_files(path: str | os.PathLike[str]) -> list[Path]:
 
 
 def scan_run(files: list[Path]) -> pl.LazyFrame:
-    """One lazy frame over a run's parts (the place to switch to ``read_log(path, lazy=True)``)."""
+    """One lazy frame over a run's parts, already validated by ``run_files`` (as ``read_log(lazy=True)``
+    does, without validating again in every worker)."""
     scans = [pl.scan_parquet(f) for f in files]
     return scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")
 
