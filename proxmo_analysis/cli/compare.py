@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
                   f"{df['episode_id'].n_unique()} trajectories. Singleton step groups under exact matching: "
                   f"{shares['all_steps']:.1%} (any step), {shares['same_step']:.1%} (same step).", soft_wrap=True)
     stats = Table(title="advantage per method")
-    for col in ("method", "mean", "std", "min", "max", "|A|>0", "episode std", "step std"):
+    stats.add_column("method", no_wrap=True)
+    for col in ("mean", "std", "min", "max", "|A|>0", "episode std", "step std"):
         stats.add_column(col, justify="right")
     for m in methods:
         a, r = result["advantage"][m], result["scored"][m]
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                       f"{r['adv_step'].std():.4f}")
     console.print(stats)
     corr = Table(title="Pearson correlation of advantages")
-    corr.add_column("")
+    corr.add_column("", no_wrap=True)
     for m in methods:
         corr.add_column(m, justify="right")
     for a in methods:
