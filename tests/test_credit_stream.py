@@ -88,3 +88,26 @@ def test_cli_compare_prints_stats_singletons_and_correlations(run_dir, capsys):
     text = capsys.readouterr().out
     assert "Singleton step groups under exact matching" in text
     assert "Pearson correlation" in text and "proxmo" in text
+
+
+def test_batches_hold_whole_groups_and_stay_small(run_dir, tmp_path):
+    # memory is bounded by the batch: no part exceeds rows_per_batch unless one group alone does
+    full = read_log(run_dir)
+    largest = full.group_by("group_id").len()["len"].max()
+    score_run(run_dir, tmp_path / "out", "grpo", rows_per_batch=500)
+    parts = sorted((tmp_path / "out").glob("part-*.parquet"))
+    seen = set()
+    for part in parts:
+        frame = pl.read_parquet(part)
+        assert frame.height <= max(500, largest)
+        groups = set(frame["group_id"].unique())
+        assert not groups & seen  # every group in exactly one part
+        seen |= groups
+    assert seen == set(full["group_id"].unique())
+
+
+def test_single_parquet_file_input(run_dir, tmp_path):
+    part = sorted(run_dir.glob("part-*.parquet"))[0]
+    summary = score_run(part, tmp_path / "one", "proxmo")
+    same_numbers(read_log(tmp_path / "one"), score(read_log(part), "proxmo"))
+    assert summary["rows"] == pl.read_parquet(part).height
