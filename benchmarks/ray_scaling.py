@@ -1,7 +1,11 @@
 """Where Ray starts to pay off: rollout steps/s and re-scoring rows/s, local backend vs Ray (1 and 2 workers).
 
-    python benchmarks/ray_scaling.py            # 16 WebShop tasks x 8 (random policy), 200k synthetic rows
-    python benchmarks/ray_scaling.py --quick    # 8 tasks x 4, 40k rows
+    python benchmarks/ray_scaling.py            # ALFWorld 8 tasks x 4 (random, <= 15 steps), 200k rows
+    python benchmarks/ray_scaling.py --quick    # 4 tasks x 2 (<= 10 steps), 40k rows
+    python benchmarks/ray_scaling.py --env proxmo/WebShop-v0 --tasks 16 --group-size 8
+
+ALFWorld (the real TextWorld engine, ~20 ms a step) is the default: its steps cost enough for workers
+to matter. WebShop steps take well under a millisecond, so a WebShop rollout measures fixed costs.
 
 Every arm runs in a fresh process (no shared caches). Ray arms start a local Ray with K CPUs and report
 its fixed costs separately: ``ray.init``, creating the K env actors and building their first env, and
@@ -21,10 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ENV = "proxmo/WebShop-v0"
-
-
-def _rollout_arm(backend: str, workers: int, tasks: int, group_size: int, tmp: Path) -> dict:
+def _rollout_arm(backend: str, workers: int, env: str, tasks: int, group_size: int, max_steps: int,
+                 tmp: Path) -> dict:
     from proxmo_envs.rollout import rollout
 
     out: dict = {}
@@ -38,14 +40,14 @@ def _rollout_arm(backend: str, workers: int, tasks: int, group_size: int, tmp: P
         out["init_s"] = time.perf_counter() - t
         t = time.perf_counter()
         actors = ray_backend.worker_pool(workers)
-        ray.get([a.warm.remote(ENV, {}) for a in actors])
+        ray.get([a.warm.remote(env, {}) for a in actors])
         out["actors_s"] = time.perf_counter() - t
     runs = []
     for k in range(2):  # a first call (cold for local; actors warm for Ray), then the steady one
-        s = rollout(ENV, {}, "random", tasks=tasks, group_size=group_size, out=tmp / f"{backend}{workers}-{k}",
-                    seed=k, workers=workers, backend=backend)
+        s = rollout(env, {}, "random", tasks=tasks, group_size=group_size, out=tmp / f"{backend}{workers}-{k}",
+                    seed=k, workers=workers, backend=backend, max_steps=max_steps)
         runs.append((s.session_steps, s.session_seconds))
-    out["first_steps_per_s"] = runs[0][0] / runs[0][1]
+    out["first_s"] = runs[0][1]
     out["steps_per_s"] = runs[1][0] / runs[1][1]
     out["steps"] = runs[1][0]
     return out
@@ -84,7 +86,8 @@ def _child(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ray-bench-"))
     try:
         if args.arm == "rollout":
-            result = _rollout_arm(args.backend, args.workers, args.tasks, args.group_size, tmp)
+            result = _rollout_arm(args.backend, args.workers, args.env, args.tasks, args.group_size,
+                                  args.max_steps, tmp)
         else:
             result = _score_arm(args.backend, args.workers, Path(args.run), Path(args.tiny), tmp)
     finally:
@@ -102,9 +105,11 @@ def _spawn(*argv: str) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="small sizes (8 tasks x 4, 40k rows)")
-    p.add_argument("--tasks", type=int, default=None, help="WebShop tasks per rollout (16)")
-    p.add_argument("--group-size", type=int, default=None, help="episodes per task (8)")
+    p.add_argument("--quick", action="store_true", help="small sizes (4 tasks x 2, <= 10 steps, 40k rows)")
+    p.add_argument("--env", default="proxmo/ALFWorld-v0", help="env of the rollouts (proxmo/ALFWorld-v0)")
+    p.add_argument("--tasks", type=int, default=None, help="tasks per rollout (8)")
+    p.add_argument("--group-size", type=int, default=None, help="episodes per task (4)")
+    p.add_argument("--max-steps", type=int, default=None, help="step cap per episode (15)")
     p.add_argument("--rows", type=int, default=None, help="synthetic rows to re-score (200000)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--arm", default=None, help=argparse.SUPPRESS)
@@ -116,8 +121,9 @@ def main() -> None:
     if args.child:
         _child(args)
         return
-    tasks = args.tasks or (8 if args.quick else 16)
-    group_size = args.group_size or (4 if args.quick else 8)
+    tasks = args.tasks or (4 if args.quick else 8)
+    group_size = args.group_size or (2 if args.quick else 4)
+    max_steps = args.max_steps or (10 if args.quick else 15)
     n_rows = args.rows or (40_000 if args.quick else 200_000)
 
     from rich.console import Console
@@ -134,8 +140,9 @@ def main() -> None:
         roll, scoring = {}, {}
         for backend, k in arms:
             console.print(f"rollout {backend} x{k} ...", style="dim")
-            roll[backend, k] = _spawn("--arm", "rollout", "--backend", backend, "--workers", str(k),
-                                      "--tasks", str(tasks), "--group-size", str(group_size))
+            roll[backend, k] = _spawn("--arm", "rollout", "--backend", backend, "--workers", str(k), "--env",
+                                      args.env, "--tasks", str(tasks), "--group-size", str(group_size),
+                                      "--max-steps", str(max_steps))
             console.print(f"re-scoring {backend} x{k} ...", style="dim")
             scoring[backend, k] = _spawn("--arm", "score", "--backend", backend, "--workers", str(k),
                                          "--run", str(run), "--tiny", str(tiny))
@@ -143,7 +150,7 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     base_roll, base_score = roll["local", 1]["steps_per_s"], scoring["local", 1]["rows_per_s"]
-    table = Table(title=f"Throughput: WebShop random rollouts ({tasks} tasks x {group_size}), "
+    table = Table(title=f"Throughput: {args.env} random rollouts ({tasks} tasks x {group_size}, <= {max_steps} steps), "
                         f"proxmo re-scoring ({n_rows} synthetic rows)")
     for col in ("backend", "workers", "rollout steps/s", "vs local x1", "re-score rows/s", "vs local x1"):
         table.add_column(col, justify="right")
@@ -158,7 +165,7 @@ def main() -> None:
         fixed.add_column(col, justify="right")
     for k in (1, 2):
         r, s = roll["ray", k], scoring["ray", k]
-        first_call = r["steps"] / r["first_steps_per_s"]
+        first_call = r["first_s"]
         fixed.add_row(str(k), f"{r['init_s']:.1f} / {s['init_s']:.1f}", f"{r['actors_s']:.1f}",
                       f"{first_call:.2f}", f"{s['first_job_s']:.1f}")
     console.print(fixed)

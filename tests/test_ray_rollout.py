@@ -82,7 +82,9 @@ def test_webshop_same_rows_as_local_backend(ray_session, tmp_path):
         prefixes = {p.name.split("-")[2] for p in (tmp_path / f"r-{policy}").glob("part-*.parquet")}
         assert prefixes == {"w0", "w1"}  # each actor wrote its own parts into the run folder
         manifest = json.loads((tmp_path / f"r-{policy}" / MANIFEST_NAME).read_text())
-        assert manifest["status"] == "complete" and manifest["sessions"][-1]["workers"] == 2
+        session = manifest["sessions"][-1]
+        assert manifest["status"] == "complete" and session["workers"] == 2 and session["backend"] == "ray"
+        assert session["retried"] == 0
     assert local.success_rate == 1.0  # the oracle
 
 
@@ -148,6 +150,7 @@ def test_killed_actor_mid_rollout_gives_a_complete_run(ray_session, tmp_path):
     assert first and rerun and not first & rerun
     assert len(first) + len(rerun) + len(w1) == 24
     assert summary.retried == len(rerun) and summary.restarts == 1
+    assert json.loads((out / MANIFEST_NAME).read_text())["sessions"][-1]["retried"] == len(rerun)
     assert not list(out.glob(".tmp-*"))
     # the restarted actor is reused by the next rollout
     assert rollout(WEBSHOP, {}, "oracle", tasks=2, group_size=2, out=tmp_path / "after", workers=2,

@@ -297,6 +297,7 @@ def rollout(
                 "session": session,
                 "started_at": manifest["updated_at"],
                 "workers": workers,
+                "backend": backend,
                 "rows_per_part": rows_per_part,
                 "batch_size": batch_size or group_size,
                 "episodes_planned": len(specs),
@@ -354,6 +355,7 @@ def rollout(
                 "failed": sum(r.failed for r in results),
                 "steps": session_steps,
                 "seconds": round(seconds, 3),
+                "retried": sum(getattr(r, "retried", 0) for r in results),
             }
         )
         atomic_write_json(out / MANIFEST_NAME, manifest)
