@@ -199,3 +199,17 @@ def test_make_vec_sync():
     obs, r, term, trunc, infos = envs.step(["look", "inventory"])
     assert r.tolist() == [0.0, 0.0]
     envs.close()
+
+
+def test_make_vec_async():
+    # Gymnasium 1.4's AsyncVectorEnv reads Text observations from shared memory once, at construction,
+    # so Text spaces need shared_memory=False (a Gymnasium limitation, the same for every Text env).
+    envs = gym.make_vec("proxmo/ALFWorld-v0", num_envs=2, vectorization_mode="async", split="eval_unseen",
+                        vector_kwargs={"shared_memory": False})
+    try:
+        obs, infos = envs.reset(seed=[1, 2])
+        assert len(obs) == 2 and all(o.startswith("-= Welcome") for o in obs)
+        obs, r, term, trunc, infos = envs.step(["look", "no such command"])
+        assert infos["invalid_action"].tolist() == [False, True]
+    finally:
+        envs.close()
