@@ -2,8 +2,8 @@
 
 Pass 1 (only for batch-level TF-IDF) streams ``iteration`` and ``observation`` row group by row group
 and sums term statistics per iteration: the vocabulary and IDF equal a fit on the whole iteration.
-Pass 2 reads batches of whole task groups with a polars lazy scan filtered on ``group_id``, scores them
-with the same functions as ``score`` and writes one scored part per batch. Memory is bounded by the
+Pass 2 reads batches of whole task groups with a polars lazy scan filtered on ``group_id`` (over only the
+files that hold them, found by one pass over ``group_id``), scores them with the same functions as ``score`` and writes one scored part per batch. Memory is bounded by the
 largest batch (at least the largest group) plus the vocabulary.
 """
 
@@ -35,13 +35,6 @@ def run_files(path: str | os.PathLike[str]) -> list[Path]:
 
     validate_log(path)
     return log_files(path)
-
-
-def scan_run(files: list[Path]) -> pl.LazyFrame:
-    """One lazy frame over a run's parts, already validated by ``run_files`` (as ``read_log(lazy=True)``
-    does, without validating again in every worker)."""
-    scans = [pl.scan_parquet(f) for f in files]
-    return scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")
 
 
 def _count_unit(path: str, row_groups: list[int]) -> dict[int, TermCounts]:
@@ -95,10 +88,31 @@ def _output_schema(table: pa.Table, template: pa.Schema) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _score_batch(files: list[str], groups: list[str], method: str, cfg: Any, stats: Mapping | None,
-                 out_path: str, metadata: dict[bytes, bytes], template: pa.Schema, where: str) -> int:
+def group_index(files: list[Path]) -> tuple[pl.DataFrame, dict[str, list[int]]]:
+    """One pass over the ``group_id`` column: rows per group (sorted by group_id) and, per group, the
+    files holding its rows, so a batch scans only the files it needs."""
+    counts, where = [], {}
+    for f_idx, f in enumerate(files):
+        part = pl.scan_parquet(f).group_by("group_id").agg(pl.len().alias("n")).collect()
+        counts.append(part)
+        for g in part["group_id"].to_list():
+            where.setdefault(g, []).append(f_idx)
+    sizes = pl.concat(counts).group_by("group_id").agg(pl.col("n").sum()).sort("group_id")
+    return sizes, where
+
+
+def read_groups(files: list[str], file_indices: list[int], groups: list[str]) -> pl.DataFrame:
+    """The rows of ``groups`` (a polars lazy scan of the files that hold them), in file and row order."""
+    scans = [pl.scan_parquet(files[i]) for i in sorted(file_indices)]
+    lazy = scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")
+    return lazy.filter(pl.col("group_id").is_in(groups)).collect()
+
+
+def _score_batch(files: list[str], units: list[int], groups: list[str], method: str, cfg: Any,
+                 stats: Mapping | None, out_path: str, metadata: dict[bytes, bytes], template: pa.Schema,
+                 where: str) -> int:
     """Pass 2 worker: read whole groups, score, write one part atomically; returns the row count."""
-    frame = scan_run([Path(f) for f in files]).filter(pl.col("group_id").is_in(groups)).collect()
+    frame = read_groups(files, units, groups)
     scored = score_rows(frame, METHODS[method], cfg, stats, where=where)
     table = scored.to_arrow()
     table = table.cast(_output_schema(table, template)).replace_schema_metadata(metadata)
@@ -142,8 +156,7 @@ def score_run(run: str | os.PathLike[str], out: str | os.PathLike[str], method: 
     metadata[CREDIT_METADATA_KEY.encode()] = credit_metadata(method, cfg).encode()
     template = template.remove_metadata()
 
-    lazy = scan_run(files)
-    sizes = lazy.group_by("group_id").agg(pl.len().alias("n")).sort("group_id").collect()
+    sizes, units_of = group_index(files)
     batches = pack_groups(sizes["n"].to_list(), rows_per_batch)
     names = sizes["group_id"].to_list()
 
@@ -152,7 +165,9 @@ def score_run(run: str | os.PathLike[str], out: str | os.PathLike[str], method: 
         stats = fit_run_stats(files, cfg.max_features, executor) if m.uses_tfidf_batch(cfg) else None
         jobs = []
         for k, batch in enumerate(batches):
-            args = ([str(f) for f in files], [names[g] for g in batch], m.name, cfg, stats,
+            groups = [names[g] for g in batch]
+            units = sorted({u for g in groups for u in units_of[g]})
+            args = ([str(f) for f in files], units, groups, m.name, cfg, stats,
                     str(out / f"part-{k:05d}.parquet"), metadata, template, f"{run} (group batch {k})")
             jobs.append(executor.submit(_score_batch, *args) if executor else _score_batch(*args))
         rows = [j.result() if executor else j for j in jobs]
