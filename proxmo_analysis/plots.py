@@ -193,10 +193,13 @@ def psa_group_matrices(log: pl.DataFrame, group_id: str, *, order: str = "step",
     step = group.get_column("step").cast(pl.Int64).to_numpy()
     cand_keys = step if cfg.candidates == "same_step" else np.zeros(n, dtype=np.int64)
     weights = np.empty((n, n))
-    for k in range(n):
-        unit = np.zeros(n)
-        unit[k] = 1.0
-        weights[:, k] = unit - psa_group(vectors, unit, cand_keys, cfg.tau, inverse)
+    if cfg.variant == "reference" and vectors.shape[1] == 0:
+        weights = np.eye(n)  # the reference skips PSA on an empty vocabulary (A_S = 0), as ``score`` does
+    else:
+        for k in range(n):
+            unit = np.zeros(n)
+            unit[k] = 1.0
+            weights[:, k] = unit - psa_group(vectors, unit, cand_keys, cfg.tau, inverse)
     anchor = anchor_step_groups(obs_code, np.zeros(n, dtype=np.int64))
     return PSAGroupMatrices(
         group_id=str(group_id), rollout=group.get_column("_rollout").to_numpy(), step=step,

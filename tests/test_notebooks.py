@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import base64
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +165,21 @@ def test_docs_figures_script_writes_the_readme_figures(tmp_path):
     readme = (REPO / "README.md").read_text()
     for embedded in ("docs/psc_psa.png",):
         assert embedded in readme and (REPO / embedded).is_file()
+
+
+def _github_slug(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped (except - and _), spaces -> -."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_readme_tour_links_and_images_resolve():
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("<!-- section:tour -->"):readme.index("<!-- /section:tour -->")]
+    slugs = {_github_slug(h) for h in re.findall(r"^#{1,6} (.+)$", readme, flags=re.M)}
+    anchors = re.findall(r"\]\(#([^)]+)\)", section)
+    assert anchors, "the tour links to the sections below"
+    missing = [a for a in anchors if a not in slugs]
+    assert not missing, f"tour links to missing headings {missing}; headings: {sorted(slugs)}"
+    for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", section):
+        assert (REPO / image).is_file(), image

@@ -303,3 +303,20 @@ def test_plot_command_bad_input_is_one_line(webshop_run, tmp_path, capsys):
     assert main(["plot", "curves", str(tmp_path / "empty"), "--out", str(tmp_path / "x.png")]) == 2
     assert "no training run" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_empty_vocabulary_follows_the_variant():
+    """Only one-character tokens: no TF-IDF vocabulary. The paper variant's PSA is then the candidate mean,
+    the reference skips PSA (A_S = 0); the matrices agree with score() in both cases."""
+    df = tiny_group().with_columns(pl.format("{} a", pl.col("step")).alias("observation"),
+                                   pl.lit(False).alias("invalid_action"))
+    for variant, expected in (("paper", "mean"), ("reference", "identity")):
+        m = psa_group_matrices(df, "g", variant=variant, candidates="all_steps")
+        n = len(m.step)
+        np.testing.assert_allclose(m.weights, np.full((n, n), 1 / n) if expected == "mean" else np.eye(n))
+        scored = score(df, "proxmo", variant=variant, candidates="all_steps")[m.row_index]
+        if variant == "paper":
+            rtg = scored["return_to_go"].to_numpy().astype(np.float64)
+            np.testing.assert_allclose(rtg - m.weights @ rtg, scored["adv_step"].to_numpy(), atol=1e-6)
+        else:
+            assert np.all(scored["adv_step"].to_numpy() == 0)
