@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import time
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -200,3 +199,13 @@ def test_bad_backend_and_too_many_workers(ray_session, tmp_path):
         rollout(WEBSHOP, {}, "random", tasks=1, group_size=1, out=tmp_path / "x", backend="spark")
     with pytest.raises(ValueError, match="CPUs"):
         rollout(WEBSHOP, {}, "random", tasks=4, group_size=1, out=tmp_path / "y", workers=4, backend="ray")
+
+
+def test_proxmo_train_uses_the_ray_rollouts(ray_session, tmp_path):
+    out = tmp_path / "train"
+    assert main(["train", "--env", WEBSHOP, "--iterations", "1", "--tasks", "2", "--group-size", "2",
+                 "--eval-every", "1", "--eval-tasks", "2", "--workers", "2", "--backend", "ray", "--max-steps", "4",
+                 "--policy-config", "encoder=hashed", "--out", str(out), "--no-progress"]) == 0
+    manifests = sorted(out.glob("*/iter-*/manifest.json"))
+    assert manifests and all(json.loads(m.read_text())["sessions"][-1]["backend"] == "ray" for m in manifests)
+    assert read_log(out / "rollouts" / "iter-0001").select("task_id", "rollout_index").unique().height == 4

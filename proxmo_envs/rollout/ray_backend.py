@@ -42,7 +42,7 @@ from proxmo_envs.trajlog.schema import FAILURES_NAME
 from proxmo_envs.trajlog.writer import TMP_PREFIX
 
 from .policies import is_batched, split_batch
-from .summary import RolloutSummary, read_failures
+from .summary import RolloutSummary
 from .worker import JobResult, RolloutJob, run_episodes
 
 #: How long one ``exchange`` waits for the worker's next message before returning "idle" (s).
