@@ -55,9 +55,10 @@ WIN_REWARD = 10.0
 
 def training_rewards(df, reward: str):
     """The rewards the credit method sees. ``"env"``: the logged ``reward`` column unchanged. ``"won"``:
-    ``10 * won`` on the last step of each episode and 0 elsewhere (the GiGPO/ProxMO training convention;
-    WebShop's partial score would otherwise teach "buy anything fast"), ``episode_return`` to match.
-    The run folder on disk keeps the environment's rewards."""
+    ``10 * won`` on the last step of each episode and 0 elsewhere (the GiGPO/ProxMO training convention),
+    ``episode_return`` to match. With the small scorer starting from a uniform policy, "won" is too sparse
+    to learn from in the default budget (measured in the README), so "env" is the default. The run folder
+    on disk keeps the environment's rewards either way."""
     import polars as pl
 
     if reward == "env":
@@ -77,7 +78,7 @@ class TrainConfig:
     env_id: str = "proxmo/WebShop-v0"
     method: str = "proxmo"  # a key of METHOD_ALIASES
     credit: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments of proxmo_analysis.score
-    reward: str = "won"  # "won": r = 10 x won on the last step (GiGPO/ProxMO convention); "env": logged reward
+    reward: str = "env"  # "env": the logged env reward (WebShop: the score); "won": 10 x won on the last step
     iterations: int = 20
     tasks: int = 16  # training tasks sampled per iteration
     group_size: int = 8  # N episodes per task (the task group)
@@ -85,7 +86,7 @@ class TrainConfig:
     policy_config: dict[str, Any] = field(default_factory=dict)  # ScorerConfig / CausalLMConfig fields
     ppo: PPOConfig = field(default_factory=PPOConfig)
     eval_every: int = 5
-    eval_tasks: int = 50  # first n tasks of the held-out split, one greedy episode each
+    eval_tasks: int = 100  # first n tasks of the held-out split, one greedy episode each
     seed: int = 0
     out: str = "runs/train"
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # shared gym.make kwargs

@@ -25,8 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--env", default="proxmo/WebShop-v0", help="environment id (default: %(default)s)")
     p.add_argument("--method", default="proxmo", choices=sorted(METHOD_ALIASES), help="credit method (default: %(default)s)")
     p.add_argument("--credit", nargs="*", default=[], metavar="KEY=VALUE", help="extra credit-method parameters, e.g. tau=0.2")
-    p.add_argument("--reward", default="won", choices=["won", "env"],
-                   help="training reward: 10 x won on the last step (paper convention) or the env's own (default: %(default)s)")
+    p.add_argument("--reward", default="env", choices=["env", "won"],
+                   help="training reward: the env's own (WebShop: its score) or 10 x won on the last step "
+                        "(the papers' convention) (default: %(default)s)")
     p.add_argument("--iterations", type=int, default=20, help="PPO iterations (default: %(default)s)")
     p.add_argument("--tasks", type=int, default=16, help="training tasks per iteration (default: %(default)s)")
     p.add_argument("--group-size", type=int, default=8, help="episodes per task, N (default: %(default)s)")
@@ -35,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="backend settings, e.g. encoder=hashed hidden=128 (scorer) or model_dir=PATH (causal_lm)")
     p.add_argument("--model-dir", default=None, help="shortcut for --policy causal_lm --policy-config model_dir=PATH")
     p.add_argument("--eval-every", type=int, default=5, help="evaluate every n iterations (default: %(default)s)")
-    p.add_argument("--eval-tasks", type=int, default=50, help="held-out tasks per evaluation (default: %(default)s)")
+    p.add_argument("--eval-tasks", type=int, default=100, help="held-out tasks per evaluation (default: %(default)s)")
     p.add_argument("--train-split", default=None, help="training split (default: the env's, e.g. train)")
     p.add_argument("--eval-split", default=None, help="held-out split (default: the env's, e.g. test)")
     p.add_argument("--env-kwargs", nargs="*", default=[], metavar="KEY=VALUE", help="extra gym.make kwargs")

@@ -34,7 +34,7 @@ class PPOConfig:
     clip_eps: float = 0.2  # ε of the clipped surrogate
     kl_coef: float = 0.01  # β_KL on the k3 estimate of KL(π_θ ‖ π_ref); 0 disables the reference
     entropy_coef: float = 0.0  # optional entropy bonus c_H
-    lr: float = 3e-3  # Adam learning rate (for the small scorer; use ~1e-6 for a causal LM)
+    lr: float = 1e-2  # Adam learning rate (for the small scorer; use ~1e-6 for a causal LM)
     max_grad_norm: float = 1.0  # global gradient-norm clip
     epochs: int = 2  # passes over the batch
     minibatch_size: int = 64  # rows per optimiser step
