@@ -160,7 +160,9 @@ def score_run(run: str | os.PathLike[str], out: str | os.PathLike[str], method: 
     batches = pack_groups(sizes["n"].to_list(), rows_per_batch)
     names = sizes["group_id"].to_list()
 
-    executor = pool(workers) if workers > 1 else None
+    # spawned workers know only the built-in registry; a method registered at run time stays in-process
+    builtin = m.name in ("grpo", "grpo_mean", "rloo", "gigpo", "proxmo") and METHODS[m.name] is m
+    executor = pool(workers) if workers > 1 and builtin else None
     try:
         stats = fit_run_stats(files, cfg.max_features, executor) if m.uses_tfidf_batch(cfg) else None
         jobs = []
