@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
@@ -35,10 +36,15 @@ TASK_TYPES: tuple[str, ...] = (
 
 
 def _set_alfworld_data() -> None:
+    # alfworld.info creates $ALFWORLD_DATA: point it at a folder that already exists.
     if "ALFWORLD_DATA" not in os.environ:
         from proxmo_envs._paths import data_root
 
-        os.environ["ALFWORLD_DATA"] = str(data_root() / "alfworld")
+        try:
+            folder = data_root() / "alfworld"
+        except FileNotFoundError:
+            folder = Path(tempfile.gettempdir())
+        os.environ["ALFWORLD_DATA"] = str(folder if folder.is_dir() else Path(tempfile.gettempdir()))
 
 
 @lru_cache(maxsize=1)
