@@ -96,6 +96,12 @@ def test_one_game_is_solved_and_verified_end_to_end():
     assert record["walkthrough"][-1].startswith("move ")
 
 
+def test_a_game_over_its_time_box_is_reported_as_timeout():
+    draft = G.draft_game("eval_unseen", 0, 0, G.GenConfig())
+    status, payload = G.solve_with_timeout(draft, timeout_s=0.2)
+    assert status == "timeout" and "0.2 s" in payload
+
+
 def test_generate_writes_resumable_jsonl(tmp_path):
     cfg = G.GenConfig(seed=2, counts={"train": 0, "eval_seen": 0, "eval_unseen": 1}, timeout_s=120)
     stats = G.generate(tmp_path, cfg, log=lambda s: None)

@@ -484,10 +484,13 @@ def solve_with_timeout(draft: Draft, timeout_s: float) -> tuple[str, Any]:
     try:
         status, payload = queue.get(timeout=timeout_s)
     except Exception:  # noqa: BLE001 - queue.Empty: the time box expired
-        status, payload = "timeout", f"no plan within {timeout_s:.0f} s"
+        status, payload = "timeout", f"no plan within {timeout_s:g} s"
     if proc.is_alive():
         proc.kill()
     proc.join()
+    # A child killed mid-write may leave the queue's pipe half-used: never wait on it at exit.
+    queue.close()
+    queue.cancel_join_thread()
     return status, payload
 
 
