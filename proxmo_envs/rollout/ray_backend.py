@@ -356,36 +356,41 @@ def run_jobs(
     for s in slots:
         s.ref = s.actor.exchange.remote()
 
-    while not all(s.done for s in slots):
-        live = [s for s in slots if not s.done]
-        # wait for every live worker: their act requests of this round then go to the policy together
-        ray.wait([s.ref for s in live], num_returns=len(live), timeout=None)
-        for s in live:
-            try:
-                kind, payload, finished = ray.get(s.ref)
-            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
-                _relaunch(s, out, failures_offset, served)
-                continue
-            if finished:
-                on_done(finished)
-            if kind == "act":
-                s.request = payload
-            elif kind == "done":
-                s.result.episodes += payload.episodes
-                s.result.failed += payload.failed
-                s.result.steps += payload.steps
-                s.result.parts += payload.parts
-                s.done = True
-            elif kind == "error":
-                raise RuntimeError(f"rollout worker {s.job.part_prefix} failed: {payload}")
-            else:
-                s.ref = s.actor.exchange.remote()
-        asking = [s for s in live if s.request is not None and not s.done]
-        if asking:
-            replies = _serve(policy, [s.request for s in asking])
-            for s, reply in zip(asking, replies):
-                s.request = None
-                s.ref = s.actor.exchange.remote(reply)
+    try:
+        while not all(s.done for s in slots):
+            live = [s for s in slots if not s.done]
+            # wait for every live worker: their act requests of this round then go to the policy together
+            ray.wait([s.ref for s in live], num_returns=len(live), timeout=None)
+            for s in live:
+                try:
+                    kind, payload, finished = ray.get(s.ref)
+                except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
+                    _relaunch(s, out, failures_offset, served)
+                    continue
+                if finished:
+                    on_done(finished)
+                if kind == "act":
+                    s.request = payload
+                elif kind == "done":
+                    s.result.episodes += payload.episodes
+                    s.result.failed += payload.failed
+                    s.result.steps += payload.steps
+                    s.result.parts += payload.parts
+                    s.done = True
+                elif kind == "error":
+                    raise RuntimeError(f"rollout worker {s.job.part_prefix} failed: {payload}")
+                else:
+                    s.ref = s.actor.exchange.remote()
+            asking = [s for s in live if s.request is not None and not s.done]
+            if asking:
+                replies = _serve(policy, [s.request for s in asking])
+                for s, reply in zip(asking, replies):
+                    s.request = None
+                    s.ref = s.actor.exchange.remote(reply)
+    except BaseException:
+        # a failed or interrupted rollout must not leave actors writing into the run folder
+        shutdown_workers()
+        raise
     return [s.result for s in slots]
 
 
