@@ -14,3 +14,7 @@ from .credit import GiGPOConfig, GRPOConfig, ProxMOConfig, score  # noqa: E402  
 from .credit.stream import score_run  # noqa: E402
 
 __all__ += ["score", "score_run", "ProxMOConfig", "GiGPOConfig", "GRPOConfig"]
+
+from .credit_ray import score_run_ray  # noqa: E402  (Ray Data re-scoring; imports ray only when called)
+
+__all__ += ["score_run_ray"]
