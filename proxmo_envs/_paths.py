@@ -6,16 +6,20 @@ from pathlib import Path
 
 
 def data_root() -> Path:
-    """The folder holding the shipped data (``webshop/``, ``alfworld/``).
+    """The folder holding the shipped data (``webshop/``, ``alfworld/``): ``proxmo_envs/data``.
 
-    In a checkout (and an editable install) that is the repository's top-level ``data/``; in a wheel the
-    same files are installed as ``proxmo_envs/data`` (see ``pyproject.toml``).
+    A source checkout also shows it as the top-level ``data/`` (a link), which is returned first so that
+    scripts can take its parent as the repository root.
     """
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "data", here / "data"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(
-        f"proxmo's embedded data folder was not found (looked in {here.parent / 'data'} and {here / 'data'}); "
-        "reinstall the package or pass an explicit data folder"
-    )
+    packaged = here / "data"
+    if not packaged.is_dir():
+        raise FileNotFoundError(
+            f"proxmo's embedded data folder {packaged} is missing; reinstall the package or pass an explicit "
+            "data folder"
+        )
+    # Only the repository's own link counts: in site-packages a stray top-level data/ may be someone else's.
+    link = here.parent / "data"
+    if link.is_symlink() and link.resolve() == packaged:
+        return link
+    return packaged
