@@ -202,10 +202,9 @@ def test_make_vec_sync():
 
 
 def test_make_vec_async():
-    # Gymnasium 1.4's AsyncVectorEnv reads Text observations from shared memory once, at construction,
-    # so Text spaces need shared_memory=False (a Gymnasium limitation, the same for every Text env).
-    envs = gym.make_vec("proxmo/ALFWorld-v0", num_envs=2, vectorization_mode="async", split="eval_unseen",
-                        vector_kwargs={"shared_memory": False})
+    # Default shared memory: the observation space is SharedText, whose shared-memory handlers work
+    # around Gymnasium 1.4 decoding plain Text observations only once, at construction.
+    envs = gym.make_vec("proxmo/ALFWorld-v0", num_envs=2, vectorization_mode="async", split="eval_unseen")
     try:
         obs, infos = envs.reset(seed=[1, 2])
         assert len(obs) == 2 and all(o.startswith("-= Welcome") for o in obs)

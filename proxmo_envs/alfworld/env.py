@@ -17,6 +17,7 @@ from gymnasium import spaces
 
 from proxmo_envs.alfworld import engine
 from proxmo_envs.alfworld.games import GameRecord, load_games
+from proxmo_envs.spaces import SharedText
 
 # ALFWorld's text is ASCII (THOR type names, numbers, punctuation, newlines).
 CHARSET = frozenset(string.printable)
@@ -67,7 +68,7 @@ class ALFWorldEnv(gym.Env[str, str]):
         self.render_mode = render_mode
         self._games: tuple[GameRecord, ...] = load_games(split, data_dir)
         self._index_of = {g.game_id: i for i, g in enumerate(self._games)}
-        self.observation_space = spaces.Text(max_length=MAX_OBSERVATION_CHARS, charset=CHARSET)
+        self.observation_space = SharedText(max_length=MAX_OBSERVATION_CHARS, charset=CHARSET)
         self.action_space = spaces.Text(max_length=MAX_ACTION_CHARS, charset=CHARSET)
         self._tw = engine.make_textworld_env(extras=("gamefile",))
         self._loaded: int | None = None

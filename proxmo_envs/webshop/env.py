@@ -21,7 +21,7 @@ from gymnasium import spaces
 from .data import EMBEDDED, get_tasks
 from .engine import Session
 from .nouns import NounExtractorSpec, resolve_noun_extractor
-from .textspace import SharedText
+from ..spaces import SharedText
 
 REWARD_PART_KEYS = ("r_type", "r_att", "r_option", "r_price", "query_match", "category_match", "title_score")
 SEARCH_PLACEHOLDER = "search[<query>]"
