@@ -29,8 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from proxmo_analysis.policy import PPOConfig, build_policy, load_checkpoint, ppo_update, save_checkpoint
-from proxmo_analysis.policy.ppo import make_optimizer
+from proxmo_analysis.policy.config import PPOConfig
 
 #: The split each known env trains and evaluates on (ALFWorld: evaluation on unseen rooms).
 DEFAULT_SPLITS = {
@@ -155,7 +154,7 @@ def _task_count(env_id: str, kwargs: dict[str, Any]) -> int:
     return count
 
 
-def score_run(df, method: str, credit: dict[str, Any]):
+def assign_credit(df, method: str, credit: dict[str, Any]):
     """``proxmo_analysis.score`` with the method alias resolved (``proxmo_wo_psa`` → proxmo, psa=False)."""
     from proxmo_analysis import credit as credit_pkg
 
@@ -177,6 +176,9 @@ class Trainer:
     """One training run in ``config.out`` (see the module docstring). Use :func:`train` for the whole loop."""
 
     def __init__(self, config: TrainConfig, resume: bool = False):
+        from proxmo_analysis.policy.checkpoint import build_policy, load_checkpoint
+        from proxmo_analysis.policy.ppo import make_optimizer
+
         self.config = config
         self.out = Path(config.out)
         ck_path = self.out / "checkpoints" / CHECKPOINT
@@ -240,6 +242,7 @@ class Trainer:
     def step(self, iteration: int) -> dict[str, Any]:
         """Rollout, score and update of 1-based ``iteration``; returns its metrics row (no evaluation)."""
         from proxmo_analysis.logs import read_log
+        from proxmo_analysis.policy.ppo import ppo_update
 
         cfg = self.config
         t0 = time.perf_counter()
@@ -250,7 +253,7 @@ class Trainer:
         if summary.episodes == 0:
             raise RuntimeError(f"iteration {iteration}: every episode failed; see {folder / 'failures.jsonl'}")
         df = read_log(folder)
-        scored = score_run(training_rewards(df, cfg.reward), cfg.method, cfg.credit)
+        scored = assign_credit(training_rewards(df, cfg.reward), cfg.method, cfg.credit)
         t2 = time.perf_counter()
         ppo_cfg = dataclasses.replace(cfg.ppo, seed=cfg.ppo.seed + iteration)
         upd = ppo_update(self.policy, scored, ppo_cfg, ref_policy=self.ref, optimizer=self.optimizer)
@@ -271,6 +274,8 @@ class Trainer:
         }
 
     def save(self) -> None:
+        from proxmo_analysis.policy.checkpoint import save_checkpoint
+
         extra = {"iteration": self.done, "metrics": self.metrics, "config": self.config.to_dict()}
         save_checkpoint(self.out / "checkpoints" / CHECKPOINT, self.policy, self.ref, self.optimizer, extra)
         write_metrics(self.out / "metrics.csv", self.metrics)

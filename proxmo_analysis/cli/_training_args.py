@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from proxmo_analysis.policy.ppo import PPOConfig
+from proxmo_analysis.policy.config import PPOConfig
 
 #: Adam learning rate per backend when --lr is not given (a pretrained LM needs a far smaller step).
 DEFAULT_LR = {"scorer": PPOConfig.lr, "causal_lm": 1e-6}

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from proxmo_analysis.logs import read_log
     from proxmo_analysis.policy import build_policy, load_checkpoint, ppo_update, save_checkpoint
     from proxmo_analysis.policy.ppo import make_optimizer
-    from proxmo_analysis.train import score_run
+    from proxmo_analysis.train import assign_credit
 
     ck_path = Path(args.checkpoint)
     if ck_path.is_file():
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     ref = ref or policy.clone_frozen()
     df = read_log(args.run)
     if args.rescore or "advantage" not in df.columns:
-        df = score_run(df, args.method, parse_pairs(args.credit, "--credit"))
+        df = assign_credit(df, args.method, parse_pairs(args.credit, "--credit"))
     config = dataclasses.replace(ppo_config_from(args, policy.backend), seed=args.seed, missing_behavior=args.missing_behavior)
     optimizer = make_optimizer(policy, config)
     if opt_state is not None:

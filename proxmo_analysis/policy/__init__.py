@@ -12,21 +12,29 @@ Heavy pieces (transformers) load only when a backend is built.
 
 from __future__ import annotations
 
-from proxmo_analysis.policy.base import CandidatePolicy, segment_log_softmax
-from proxmo_analysis.policy.candidates import expand_candidates, search_queries
-from proxmo_analysis.policy.checkpoint import Checkpoint, build_policy, load_checkpoint, save_checkpoint
-from proxmo_analysis.policy.context import StepContext, contexts_from_rows, extract_goal, make_context
-from proxmo_analysis.policy.ppo import PPOConfig, ppo_loss, ppo_update
-from proxmo_analysis.policy.scorer import ActionScorer, ScorerConfig
+from proxmo_analysis.policy.config import PPOConfig
+
+# Everything else imports torch (and the LM backend transformers): load it on first use, so that
+# `import proxmo_analysis.policy` and the CLI's `--help` stay cheap.
+_LAZY = {
+    "CandidatePolicy": "base", "segment_log_softmax": "base",
+    "expand_candidates": "candidates", "search_queries": "candidates",
+    "Checkpoint": "checkpoint", "build_policy": "checkpoint", "load_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "StepContext": "context", "contexts_from_rows": "context", "extract_goal": "context", "make_context": "context",
+    "ppo_loss": "ppo", "ppo_update": "ppo",
+    "ActionScorer": "scorer", "ScorerConfig": "scorer",
+    "CausalLMPolicy": "causal_lm", "CausalLMConfig": "causal_lm", "build_prompt": "causal_lm",
+}
 
 
 def __getattr__(name: str):
-    # The LM backend imports transformers lazily; keep `import proxmo_analysis.policy` cheap.
-    if name in ("CausalLMPolicy", "CausalLMConfig", "build_prompt"):
-        from proxmo_analysis.policy import causal_lm
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'proxmo_analysis.policy' has no attribute {name!r}")
+    import importlib
 
-        return getattr(causal_lm, name)
-    raise AttributeError(name)
+    return getattr(importlib.import_module(f"proxmo_analysis.policy.{module}"), name)
 
 
 __all__ = [

@@ -15,31 +15,16 @@ step's candidate actions, so "tokens" are whole actions: one row, one term.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from proxmo_analysis.policy.base import CandidatePolicy
+from proxmo_analysis.policy.config import PPOConfig
 from proxmo_analysis.policy.context import contexts_from_rows
 
 REQUIRED = ("episode_id", "step", "observation", "action", "admissible_actions", "advantage")
-
-
-@dataclass
-class PPOConfig:
-    """PPO hyper-parameters (defaults: the ProxMO/GiGPO reference setup where it has one)."""
-
-    clip_eps: float = 0.2  # ε of the clipped surrogate
-    kl_coef: float = 0.01  # β_KL on the k3 estimate of KL(π_θ ‖ π_ref); 0 disables the reference
-    entropy_coef: float = 0.0  # optional entropy bonus c_H
-    lr: float = 1e-2  # Adam learning rate (for the small scorer; use ~1e-6 for a causal LM)
-    max_grad_norm: float = 1.0  # global gradient-norm clip
-    epochs: int = 2  # passes over the batch
-    minibatch_size: int = 64  # rows per optimiser step
-    seed: int = 0  # shuffling of rows into mini-batches
-    missing_behavior: str = "error"  # null behavior_logprob: "error", or "current" (use π_θ's own, ratio 1)
 
 
 def ppo_loss(
