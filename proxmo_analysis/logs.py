@@ -5,6 +5,11 @@ first offending row (0-based, within that file) for: a missing required column, 
 type, a null in a non-nullable column, a trajectory whose ``step`` values are not exactly 0..n-1 (a gap,
 a duplicate, or not starting at 0), and one ``episode_id`` under two ``group_id``s. Rows are never
 dropped.
+
+``path`` may be a local path, a ``file://`` URI, any URI ``pyarrow.fs.FileSystem.from_uri`` accepts
+(``s3://bucket/runs/x``, ``gs://...``, ``hdfs://...``) or a ``(pyarrow.fs.FileSystem, path)`` pair
+(``proxmo_envs.trajlog.fs``). Only ``part-*.parquet`` are read, so temporary keys of a writer still
+uploading (object stores have no atomic rename) are never seen.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from proxmo_envs.trajlog.fs import RunLike, RunLocation, resolve_location
 from proxmo_envs.trajlog.schema import (
     LOG_SCHEMA,
     MANIFEST_NAME,
@@ -31,27 +37,35 @@ from proxmo_envs.trajlog.schema import (
 _ID_COLUMNS = ["episode_id", "group_id", "step"]
 
 
-def log_files(path: str | os.PathLike[str]) -> list[Path]:
-    """The Parquet files of a run folder (``part-*.parquet``, sorted) or ``[path]`` for one file."""
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(path.glob(PART_GLOB))
+def _located_files(path: RunLike) -> tuple[RunLocation, list[str], list[str]]:
+    """The location, the Parquet file paths (``part-*.parquet`` sorted, or the one file) and how messages
+    name each file."""
+    loc = resolve_location(path)
+    if loc.is_dir():
+        files = loc.glob(PART_GLOB)
         if not files:
-            raise FileNotFoundError(f"{path}: no {PART_GLOB} files in this run folder")
-        return files
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such run folder or Parquet file")
-    return [path]
+            raise FileNotFoundError(f"{loc}: no {PART_GLOB} files in this run folder")
+        return loc, files, [loc.display_path(f) for f in files]
+    if not loc.exists():
+        raise FileNotFoundError(f"{loc}: no such run folder or Parquet file")
+    return loc, [loc.path], [str(loc)]
 
 
-def _parquet_file(path: Path) -> pq.ParquetFile:
+def log_files(path: RunLike) -> list[Path] | list[str]:
+    """The Parquet files of a run folder (``part-*.parquet``, sorted) or ``[path]`` for one file: local
+    ``Path``s, or filesystem paths (str) on a non-local filesystem."""
+    loc, files, _ = _located_files(path)
+    return [Path(f) for f in files] if loc.is_local else files
+
+
+def _parquet_file(loc: RunLocation, path: str, shown: str) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(path)
+        return loc.parquet_file(path)
     except (pa.ArrowInvalid, OSError) as err:
-        raise ValueError(f"{path}: not a readable Parquet file ({err})") from None
+        raise ValueError(f"{shown}: not a readable Parquet file ({err})") from None
 
 
-def _check_schema(path: Path, pf: pq.ParquetFile) -> None:
+def _check_schema(path: str, pf: pq.ParquetFile) -> None:
     schema = pf.schema_arrow
     for field in LOG_SCHEMA:
         if field.name not in schema.names:
@@ -64,7 +78,7 @@ def _check_schema(path: Path, pf: pq.ParquetFile) -> None:
             raise ValueError(f"{path}: column {field.name!r}, row 0: type {actual}, expected {field.type}")
 
 
-def _first_null_row(path: Path, pf: pq.ParquetFile, column: str) -> int | None:
+def _first_null_row(path: str, pf: pq.ParquetFile, column: str) -> int | None:
     """The first row where ``column`` is null, using the Parquet statistics to skip clean row groups."""
     meta = pf.metadata
     leaves = [i for i in range(meta.num_columns) if meta.schema.column(i).path.split(".")[0] == column]
@@ -85,7 +99,7 @@ def _first_null_row(path: Path, pf: pq.ParquetFile, column: str) -> int | None:
     return None
 
 
-def _check_nulls(path: Path, pf: pq.ParquetFile) -> None:
+def _check_nulls(path: str, pf: pq.ParquetFile) -> None:
     for column in REQUIRED_COLUMNS:
         if column in NULLABLE_COLUMNS:
             continue
@@ -94,10 +108,10 @@ def _check_nulls(path: Path, pf: pq.ParquetFile) -> None:
             raise ValueError(f"{path}: column {column!r}, row {row}: null in a non-nullable column")
 
 
-def _check_trajectories(files: list[Path]) -> None:
+def _check_trajectories(loc: RunLocation, files: list[str], shown: list[str]) -> None:
     """Step contiguity and one group per episode, over all files (an episode may span files)."""
     frames = [
-        pl.read_parquet(f, columns=_ID_COLUMNS)
+        loc.read_parquet(f, columns=_ID_COLUMNS)
         .with_row_index("__row")
         .with_columns(pl.lit(k, dtype=pl.UInt32).alias("__file"))
         for k, f in enumerate(files)
@@ -144,25 +158,32 @@ def _check_trajectories(files: list[Path]) -> None:
         )
     if problems:
         order, column, file_index, message = min(problems)
-        raise ValueError(f"{files[file_index]}: column {column!r}, {message}")
+        raise ValueError(f"{shown[file_index]}: column {column!r}, {message}")
 
 
-def validate_log(path: str | os.PathLike[str]) -> list[Path]:
-    """Check a run folder or file against the spec (see module doc); return its files."""
-    files = log_files(path)
-    for f in files:
-        pf = _parquet_file(f)
-        _check_schema(f, pf)
-        _check_nulls(f, pf)
-    _check_trajectories(files)
-    return files
+def _validate(path: RunLike) -> tuple[RunLocation, list[str]]:
+    loc, files, shown = _located_files(path)
+    for f, name in zip(files, shown):
+        pf = _parquet_file(loc, f, name)
+        _check_schema(name, pf)
+        _check_nulls(name, pf)
+    _check_trajectories(loc, files, shown)
+    return loc, files
 
 
-def read_log(path: str | os.PathLike[str], lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
+def validate_log(path: RunLike) -> list[Path] | list[str]:
+    """Check a run folder or file (any location) against the spec (see module doc); return its files
+    (as ``log_files``)."""
+    loc, files = _validate(path)
+    return [Path(f) for f in files] if loc.is_local else files
+
+
+def read_log(path: RunLike, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
     """Read and validate a trajectory log: a run folder (its ``part-*.parquet``) or one Parquet file.
 
     Args:
-        path: run folder or Parquet file.
+        path: run folder or Parquet file: a local path, a ``file://`` or other pyarrow filesystem URI
+            (``s3://bucket/runs/x``, ...), or a ``(pyarrow.fs.FileSystem, path)`` pair.
         lazy: return a ``pl.LazyFrame`` over the files (validation still runs now, reading only the id
             columns and the Parquet statistics) instead of a ``pl.DataFrame``.
 
@@ -176,24 +197,25 @@ def read_log(path: str | os.PathLike[str], lazy: bool = False) -> pl.DataFrame |
         ValueError: the log breaks the spec; the message names the file, the column and the first
             offending row.
     """
-    files = validate_log(path)
-    scans = [pl.scan_parquet(f) for f in files]
+    loc, files = _validate(path)
+    scans = [loc.scan_parquet([f]) for f in files]
     frame = scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")
     return frame if lazy else frame.collect()
 
 
-def read_run_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_run_metadata(path: RunLike) -> dict[str, Any]:
     """The run's metadata: ``manifest.json`` of a run folder, or a file's ``proxmo.run`` key-value metadata."""
-    path = Path(path)
-    if path.is_dir():
-        manifest = path / MANIFEST_NAME
-        if not manifest.exists():
-            raise FileNotFoundError(f"{path}: no {MANIFEST_NAME}")
-        return json.loads(manifest.read_text())
-    meta = _parquet_file(path).schema_arrow.metadata or {}
+    loc = resolve_location(path)
+    if loc.is_dir():
+        if not loc.exists(MANIFEST_NAME):
+            raise FileNotFoundError(f"{loc}: no {MANIFEST_NAME}")
+        return json.loads(loc.read_text(MANIFEST_NAME))
+    if not loc.exists():
+        raise FileNotFoundError(f"{loc}: no such run folder or Parquet file")
+    meta = _parquet_file(loc, loc.path, str(loc)).schema_arrow.metadata or {}
     raw = meta.get(RUN_METADATA_KEY.encode())
     if raw is None:
-        raise ValueError(f"{path}: no {RUN_METADATA_KEY!r} key-value metadata")
+        raise ValueError(f"{loc}: no {RUN_METADATA_KEY!r} key-value metadata")
     return json.loads(raw)
 
 

@@ -20,8 +20,10 @@ local backend's. What differs:
   ``RaySummary.retried`` counts the re-run episodes.
 
 Without ``address`` a local Ray with ``workers`` CPUs is started (unless one is already running in the
-process); with it, the runner joins that cluster (``ray.init(address=...)``). The run folder must be
-reachable under the same path from every node (a shared file system when the cluster spans machines).
+process); with it, the runner joins that cluster (``ray.init(address=...)``). Each actor writes its parts
+straight into the run folder, which must be reachable from every node: a pyarrow filesystem URI
+(``s3://``, ``gs://``, ``hdfs://``, ...; see ``proxmo_envs.trajlog.fs``) or a local path / ``file://`` URI
+on a file system shared by the nodes.
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import ray
 
+from proxmo_envs.trajlog.fs import RunLocation, resolve_location
 from proxmo_envs.trajlog.schema import FAILURES_NAME
 from proxmo_envs.trajlog.writer import TMP_PREFIX
 
@@ -226,21 +228,22 @@ def shutdown_workers() -> int:
 
 # ---- what a dead job left behind ----------------------------------------------------------------
 
-def _failures_offset(out: str) -> int:
-    path = Path(out) / FAILURES_NAME
-    return path.stat().st_size if path.exists() else 0
+def _failures_offset(out: RunLocation) -> int:
+    return out.size(FAILURES_NAME)
 
 
-def _session_failures(out: str, offset: int) -> set[str]:
-    """Episode ids recorded in ``failures.jsonl`` after byte ``offset`` (this session)."""
-    path = Path(out) / FAILURES_NAME
-    if not path.exists():
-        return set()
+def _session_failures(out: RunLocation, offset: int, prefix: str) -> set[str]:
+    """Episode ids recorded in ``failures.jsonl`` after byte ``offset`` (this session), or, on a non-local
+    filesystem, in the dead writer's own ``failures-{prefix}.jsonl``."""
     import json
 
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        lines = fh.read().decode(errors="replace").splitlines()
+    data = b""
+    if out.exists(FAILURES_NAME):
+        data = out.read_bytes(FAILURES_NAME)[offset:]
+    own = f"failures-{prefix}.jsonl"
+    if not out.is_local and out.exists(own):
+        data += b"\n" + out.read_bytes(own)
+    lines = data.decode(errors="replace").splitlines()
     ids = set()
     for line in lines:
         try:
@@ -250,20 +253,17 @@ def _session_failures(out: str, offset: int) -> set[str]:
     return ids
 
 
-def _written(out: str, prefix: str) -> tuple[set[str], int]:
+def _written(out: RunLocation, prefix: str) -> tuple[set[str], int]:
     """Episode ids and row count in the visible parts ``part-{prefix}-*.parquet``."""
-    import polars as pl
-
-    parts = sorted(Path(out).glob(f"part-{prefix}-*.parquet"))
+    parts = out.glob(f"part-{prefix}-*.parquet")
     if not parts:
         return set(), 0
-    frame = pl.scan_parquet(parts).select("episode_id").collect()
+    frame = out.scan_parquet(parts).select("episode_id").collect()
     return set(frame["episode_id"].unique().to_list()), frame.height
 
 
-def _remove_temporaries(out: str, prefix: str) -> None:
-    for p in Path(out).glob(f"{TMP_PREFIX}part-{prefix}-*"):
-        p.unlink(missing_ok=True)
+def _remove_temporaries(out: RunLocation, prefix: str) -> None:
+    out.remove_temporaries(f"{TMP_PREFIX}part-{prefix}-*")
 
 
 # ---- the driver loop ----------------------------------------------------------------------------
@@ -295,16 +295,16 @@ def _wait_restarted(actor: Any, timeout: float = 300.0) -> None:
             time.sleep(0.2)
 
 
-def _relaunch(slot: _Slot, out: str, failures_offset: int, served: bool) -> int:
+def _relaunch(slot: _Slot, out: RunLocation, failures_offset: int, served: bool) -> int:
     """Re-run the episodes the dead attempt did not finish on the restarted actor; returns how many."""
     dead = slot.attempt
     _remove_temporaries(out, dead.part_prefix)
     written, rows = _written(out, dead.part_prefix)
-    failed = _session_failures(out, failures_offset)
+    failed = _session_failures(out, failures_offset, dead.part_prefix)
     slot.result.episodes += len(written)
     slot.result.steps += rows
     slot.result.failed += sum(1 for s in dead.episodes if s.episode_id in failed)
-    slot.result.parts += [str(p) for p in sorted(Path(out).glob(f"part-{dead.part_prefix}-*.parquet"))]
+    slot.result.parts += out.glob(f"part-{dead.part_prefix}-*.parquet")
     rerun = [s for s in dead.episodes if s.episode_id not in written and s.episode_id not in failed]
     slot.result.restarts += 1
     slot.result.retried += len(rerun)
@@ -344,7 +344,7 @@ def run_jobs(
     connect(address, num_cpus=max(workers or 0, len(jobs)))
     policy = jobs[0].policy
     served = not isinstance(policy, str) and is_batched(policy)
-    out = jobs[0].out
+    out = resolve_location(jobs[0].out)
     failures_offset = _failures_offset(out)
     actors = worker_pool(len(jobs))
     slots = []

@@ -3,7 +3,8 @@
 The run folder holds ``manifest.json`` (everything needed to re-create the run), ``part-*.parquet``
 (complete episodes only, each part carrying the run metadata) and ``failures.jsonl`` when episodes
 raised. ``resume=True`` runs exactly the (task_id, rollout_index) pairs the folder lacks, with the seeds
-and ids they would have had.
+and ids they would have had. The folder is a local path or any pyarrow filesystem URI
+(``proxmo_envs.trajlog.fs``); ``flock`` guards keep two sessions off a local folder only.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any, Callable, Mapping, Sequence
 import gymnasium as gym
 
 from proxmo_envs.trajlog.schema import MANIFEST_NAME, PART_GLOB, SCHEMA_VERSION
-from proxmo_envs.trajlog.writer import DEFAULT_ROWS_PER_PART, atomic_write_json, remove_stale_temporaries
+from proxmo_envs.trajlog.fs import RunLike, RunLocation, resolve_location
+from proxmo_envs.trajlog.writer import DEFAULT_ROWS_PER_PART
 
 from .lock import acquire_session, release, wait_for_old_workers
 from .plan import config_digest, plan_episodes, resolve_tasks, split_by_group
@@ -68,7 +70,7 @@ def resolved_env_config(env: gym.Env, env_kwargs: Mapping[str, Any]) -> dict[str
     return config
 
 
-def recreate_command(config: Mapping[str, Any], make_id: str, out: Path) -> list[str]:
+def recreate_command(config: Mapping[str, Any], make_id: str, out: Path | RunLocation) -> list[str]:
     """The ``proxmo rollout`` argv that re-creates a run from its manifest fields."""
     policy = config["policy"]
     policy_arg = policy.get("name") if "class" not in policy else policy["class"].rpartition(".")[0] + ":" + policy[
@@ -90,14 +92,13 @@ def _package_version() -> str:
     return proxmo_envs.__version__
 
 
-def _read_manifest(out: Path) -> dict[str, Any]:
-    path = out / MANIFEST_NAME
-    if not path.exists():
+def _read_manifest(out: RunLocation) -> dict[str, Any]:
+    if not out.exists(MANIFEST_NAME):
         raise FileNotFoundError(f"{out}: no {MANIFEST_NAME}; not a run folder, nothing to resume")
     try:
-        return json.loads(path.read_text())
+        return json.loads(out.read_text(MANIFEST_NAME))
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
+        raise ValueError(f"{out.display(MANIFEST_NAME)}: not valid JSON ({err})") from None
 
 
 def _run_workers(jobs: list[RolloutJob], on_done: Callable[[int], None]) -> list[JobResult]:
@@ -152,7 +153,7 @@ def rollout(
     policy: Any,
     tasks: int | Sequence[int] | Sequence[str],
     group_size: int,
-    out: str | os.PathLike[str],
+    out: RunLike,
     workers: int = 1,
     seed: int = 0,
     iteration: int = 0,
@@ -176,7 +177,10 @@ def rollout(
         tasks: an int ``n`` (the first ``n`` tasks of the split), task indices, or task ids.
         group_size: N, the episodes per task; they share one ``group_id`` and have ``rollout_index``
             0..N-1 and distinct seeds.
-        out: the run folder. It must not hold a run yet, unless ``resume``.
+        out: the run folder. It must not hold a run yet, unless ``resume``. A local path, a ``file://``
+            URI, any URI ``pyarrow.fs.FileSystem.from_uri`` accepts (``s3://bucket/runs/x``, ...) or a
+            ``(pyarrow.fs.FileSystem, path)`` pair; parts are written straight to it by every worker.
+            Only local folders are locked against a second concurrent rollout.
         workers: worker processes (``spawn``); each writes its own parts. Groups are dealt round-robin.
         seed: the run seed; per-episode seeds derive from it (``SEED_RULE``).
         iteration: the training iteration written in the log (0 offline).
@@ -203,7 +207,7 @@ def rollout(
         json.dumps(env_kwargs)
     except TypeError as err:
         raise TypeError(f"env_kwargs must be JSON-serialisable (they go into the manifest): {err}") from None
-    out = Path(out)
+    out = resolve_location(out)
     policy_desc = describe_policy(policy)
 
     import proxmo_envs  # noqa: F401  (registers the ids)
@@ -240,21 +244,23 @@ def rollout(
     }
     if resume and not out.is_dir():
         raise FileNotFoundError(f"{out}: no such run folder, nothing to resume")
-    out.mkdir(parents=True, exist_ok=True)
-    session_lock = acquire_session(out)  # a second rollout on this folder fails here, not later
+    out.make_dirs()
+    # a second rollout on this folder fails here, not later (local folders: remote ones have no flock)
+    session_lock = acquire_session(Path(out.path)) if out.is_local else None
     try:
         if resume:
             manifest = _read_manifest(out)
             for key in _RESUME_KEYS:
                 if manifest.get(key) != config[key]:
                     raise ValueError(
-                        f"{out / MANIFEST_NAME}: cannot resume, {key} differs "
+                        f"{out.display(MANIFEST_NAME)}: cannot resume, {key} differs "
                         f"(run folder: {manifest.get(key)!r}, now: {config[key]!r})"
                     )
-            wait_for_old_workers(out)  # a killed runner's workers finish their episode first
-            remove_stale_temporaries(out)
+            if out.is_local:
+                wait_for_old_workers(Path(out.path))  # a killed runner's workers finish their episode first
+            out.remove_temporaries()
         else:
-            if out.exists() and ((out / MANIFEST_NAME).exists() or any(out.glob(PART_GLOB))):
+            if out.exists(MANIFEST_NAME) or out.glob(PART_GLOB):
                 raise ValueError(f"{out}: already holds a run; pass resume=True (--resume) or choose another folder")
             now = _now()
             manifest = {
@@ -303,7 +309,7 @@ def rollout(
                 "episodes_planned": len(specs),
             }
         )
-        atomic_write_json(out / MANIFEST_NAME, manifest)
+        out.write_json(MANIFEST_NAME, manifest)
 
         chunks = split_by_group(specs, workers) if specs else []
         jobs = [
@@ -312,7 +318,7 @@ def rollout(
                 env_kwargs=env_kwargs,
                 policy=policy,
                 episodes=chunk,
-                out=str(out),
+                out=str(out.path) if out.is_local else out,
                 run_id=run_id,
                 iteration=int(iteration),
                 log_env_id=log_env_id,
@@ -358,7 +364,7 @@ def rollout(
                 "retried": sum(getattr(r, "retried", 0) for r in results),
             }
         )
-        atomic_write_json(out / MANIFEST_NAME, manifest)
+        out.write_json(MANIFEST_NAME, manifest)
         summary = summarize_run(out, run_id, session_episodes, session_steps, seconds)
         return ray_backend.summarize(summary, results) if backend == "ray" else summary
     finally:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import polars as pl
 
-from proxmo_envs.trajlog.schema import FAILURES_NAME, PART_GLOB
+from proxmo_envs.trajlog.fs import FAILURES_GLOB, RunLike, resolve_location
+from proxmo_envs.trajlog.schema import PART_GLOB
 
 
 @dataclass(frozen=True)
@@ -51,42 +52,44 @@ class RolloutSummary:
         ]
 
 
-def logged_pairs(out: str | Path) -> set[tuple[str, int]]:
-    """``(task_id, rollout_index)`` of every episode in the visible parts of a run folder."""
-    parts = sorted(Path(out).glob(PART_GLOB))
+def logged_pairs(out: RunLike) -> set[tuple[str, int]]:
+    """``(task_id, rollout_index)`` of every episode in the visible parts of a run folder (any location)."""
+    loc = resolve_location(out)
+    parts = loc.glob(PART_GLOB)
     if not parts:
         return set()
-    df = pl.scan_parquet(parts).select("task_id", "rollout_index").unique().collect()
+    df = loc.scan_parquet(parts).select("task_id", "rollout_index").unique().collect()
     return {(t, int(r)) for t, r in df.iter_rows()}
 
 
-def read_failures(out: str | Path) -> list[dict]:
-    """The records of ``failures.jsonl`` (empty when there is none); a torn last line is ignored."""
-    path = Path(out) / FAILURES_NAME
-    if not path.exists():
-        return []
+def read_failures(out: RunLike) -> list[dict]:
+    """The records of ``failures.jsonl`` (and of the per-writer ``failures-*.jsonl`` of non-local
+    filesystems); empty when there is none; a torn last line is ignored."""
+    loc = resolve_location(out)
     records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a writer killed mid-line; the episode is re-run on resume anyway
+    for path in loc.glob(FAILURES_GLOB):
+        for line in loc.read_text(Path(path).name).splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a writer killed mid-line; the episode is re-run on resume anyway
     return records
 
 
 def summarize_run(
-    out: str | Path,
+    out: RunLike,
     run_id: str = "",
     session_episodes: int = 0,
     session_steps: int = 0,
     session_seconds: float = 0.0,
 ) -> RolloutSummary:
     """Summarise the run folder ``out`` (see ``RolloutSummary``)."""
-    parts = sorted(Path(out).glob(PART_GLOB))
+    loc = resolve_location(out)
+    parts = loc.glob(PART_GLOB)
     nan = float("nan")
     if parts:
         per_episode = (
-            pl.scan_parquet(parts)
+            loc.scan_parquet(parts)
             .group_by("episode_id")
             .agg(
                 pl.col("won").first(),
@@ -104,14 +107,14 @@ def summarize_run(
         invalid = int(per_episode["invalid"].sum()) / steps if steps else nan
     else:
         episodes, success, score, length, invalid = 0, nan, nan, nan, nan
-    done = logged_pairs(out)
+    done = logged_pairs(loc)
     outstanding = {
         (f.get("task_id"), f.get("rollout_index"))
-        for f in read_failures(out)
+        for f in read_failures(loc)
         if (f.get("task_id"), f.get("rollout_index")) not in done
     }
     return RolloutSummary(
-        out=str(out),
+        out=str(loc),
         run_id=run_id,
         episodes=episodes,
         failed=len(outstanding),

@@ -3,7 +3,8 @@
 ``run_episodes(job)`` is a plain function of a picklable ``RolloutJob`` so that any backend can call it:
 the local runner (in-process or in ``spawn`` worker processes) and a later Ray backend alike. It makes
 its own environments, writes its own parts (``part-{job.part_prefix}-*.parquet``), appends failed
-episodes to the run's ``failures.jsonl``, and returns counts.
+episodes to the run's ``failures.jsonl``, and returns counts. ``job.out`` is any run location
+(``proxmo_envs.trajlog.fs``): a local path or a ``RunLocation`` on a pyarrow filesystem.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Callable
 import gymnasium as gym
 
 from proxmo_envs.trajlog.recorder import OPTIONS_KEY, TrajectoryRecorder
-from proxmo_envs.trajlog.schema import FAILURES_NAME
+from proxmo_envs.trajlog.fs import RunLocation, resolve_location
 from proxmo_envs.trajlog.writer import DEFAULT_ROWS_PER_PART, PartWriter
 
 from .lock import hold_workers_lock, release
@@ -43,7 +44,7 @@ class RolloutJob:
     env_kwargs: dict[str, Any]
     policy: Any
     episodes: list[EpisodeSpec]
-    out: str
+    out: str | RunLocation
     run_id: str
     iteration: int
     log_env_id: str
@@ -85,7 +86,8 @@ def _reset(env: TrajectoryRecorder, spec: EpisodeSpec, iteration: int):
 
 
 def _record_failure(job: RolloutJob, spec: EpisodeSpec, err: BaseException, step: int) -> None:
-    """Append one JSON line to ``failures.jsonl`` (a single ``write`` with O_APPEND, safe across workers)."""
+    """Append one JSON line to ``failures.jsonl`` (a single ``write`` with O_APPEND, safe across workers;
+    on a non-local filesystem the writer's own ``failures-{prefix}.jsonl``, see ``RunLocation.append_failure``)."""
     record = {
         "run_id": job.run_id,
         "task_id": spec.task_id,
@@ -101,11 +103,7 @@ def _record_failure(job: RolloutJob, spec: EpisodeSpec, err: BaseException, step
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     line = (json.dumps(record, sort_keys=True) + "\n").encode()
-    fd = os.open(Path(job.out) / FAILURES_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+    resolve_location(job.out).append_failure(line, job.part_prefix)
 
 
 def _parent_gone(parent_pid: int | None) -> bool:
@@ -123,8 +121,10 @@ def run_episodes(job: RolloutJob, progress: Progress | None = None, parent_pid: 
     policy = make_policy(job.policy, job.env_id) if isinstance(job.policy, str) else job.policy
     start = time.perf_counter()
     result = JobResult()
-    writer = PartWriter(job.out, job.run_metadata, job.part_prefix, rows_per_part=job.rows_per_part)
-    workers_lock = hold_workers_lock(Path(job.out))  # a later resume waits until this job has stopped
+    location = resolve_location(job.out)
+    writer = PartWriter(location, job.run_metadata, job.part_prefix, rows_per_part=job.rows_per_part)
+    # a later resume waits until this job has stopped (local folders only: remote ones have no flock)
+    workers_lock = hold_workers_lock(Path(location.path)) if location.is_local else None
     try:
         if is_batched(policy):
             _run_batched(job, policy, writer, result, progress, parent_pid)

@@ -4,6 +4,10 @@ A run folder holds ``part-*.parquet`` files, ``manifest.json`` and, when episode
 ``failures.jsonl``. A part becomes visible under its final name only once it is completely written
 (``os.replace`` of a hidden temporary file), and it only ever holds whole episodes, so a rollout killed at
 any moment leaves a folder whose visible parts all read cleanly.
+
+The run folder may be a local path or any pyarrow filesystem URI / ``(FileSystem, path)`` pair (see
+``proxmo_envs.trajlog.fs``): on an object store the part is uploaded under the temporary key and then
+moved, so it is visible under ``part-*.parquet`` only once fully uploaded.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ import json
 import os
 import secrets
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .fs import TMP_PREFIX, RunLike, RunLocation, resolve_location
 from .schema import LOG_SCHEMA, REQUIRED_COLUMNS, RUN_METADATA_KEY, schema_with_metadata
 
 #: Rows buffered before a part is written. ~10 steps per episode, so a part holds a few hundred
@@ -29,8 +34,6 @@ DEFAULT_ROWS_PER_PART = 4096
 DEFAULT_BYTES_PER_PART = 64 * 1024 * 1024
 
 ZSTD_LEVEL = 3
-
-TMP_PREFIX = ".tmp-"
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -62,7 +65,8 @@ class PartWriter:
     """Buffers complete episodes and writes them as ``part-{prefix}-{seq:05d}.parquet`` in ``out_dir``.
 
     Args:
-        out_dir: the run folder (created if needed).
+        out_dir: the run folder (created if needed): a local path, a pyarrow filesystem URI
+            (``file://``, ``s3://``, ...), a ``(pyarrow.fs.FileSystem, path)`` pair or a ``RunLocation``.
         run_metadata: the run's metadata (JSON-serialisable dict), stored under ``proxmo.run`` in every
             part's key-value metadata so a part copied out of its folder still says where it came from.
         prefix: distinguishes the writers of one run folder (one per worker and session); it must be
@@ -79,7 +83,7 @@ class PartWriter:
 
     def __init__(
         self,
-        out_dir: str | os.PathLike[str],
+        out_dir: RunLike,
         run_metadata: Mapping[str, Any],
         prefix: str,
         rows_per_part: int = DEFAULT_ROWS_PER_PART,
@@ -90,8 +94,9 @@ class PartWriter:
             raise ValueError(f"rows_per_part must be >= 1, got {rows_per_part}")
         if not prefix or "/" in prefix or os.sep in prefix:
             raise ValueError(f"prefix must be a non-empty file-name fragment, got {prefix!r}")
-        self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.location: RunLocation = resolve_location(out_dir)
+        self.location.make_dirs()
+        self.out_dir = Path(self.location.path) if self.location.is_local else PurePosixPath(self.location.path)
         self.prefix = prefix
         self.rows_per_part = int(rows_per_part)
         self.bytes_per_part = int(bytes_per_part)
@@ -141,7 +146,7 @@ class PartWriter:
                 self._drain()
             return None
         table = episode_table(self._buffer, self._metadata)
-        final = self.out_dir / f"part-{self.prefix}-{self._seq:05d}.parquet"
+        final = self.out_dir / f"part-{self.prefix}-{self._seq:05d}.parquet"  # a Path, or a filesystem path
         rows, episodes = self._rows, self._buffered_episodes
         self._seq += 1
         self._buffer = {c: [] for c in REQUIRED_COLUMNS}
@@ -150,9 +155,9 @@ class PartWriter:
         if self.background and not wait:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proxmo-part-writer")
-            self._pending = (self._executor.submit(_write_part, table, final), final, rows, episodes)
+            self._pending = (self._executor.submit(_write_part, self.location, table, final), final, rows, episodes)
         else:
-            _write_part(table, final)
+            _write_part(self.location, table, final)
             self._written(final, rows, episodes)
         return final
 
@@ -186,23 +191,14 @@ class PartWriter:
         self.close()
 
 
-def _write_part(table: pa.Table, final: Path) -> None:
-    """Write ``table`` to ``final`` atomically: hidden temporary name, zstd, fsync, rename."""
-    tmp = final.with_name(f"{TMP_PREFIX}{final.name}")
-    with open(tmp, "wb") as fh:
-        pq.write_table(table, fh, compression="zstd", compression_level=ZSTD_LEVEL)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
+def _write_part(location: RunLocation, table: pa.Table, final: Path | PurePosixPath) -> None:
+    """Write ``table`` to ``final`` atomically: hidden temporary name, zstd, fsync (local), rename/move."""
+    location.write_table(final.name, table, compression="zstd", compression_level=ZSTD_LEVEL)
 
 
-def remove_stale_temporaries(out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Delete temporary files a killed writer left in ``out_dir``; return what was removed."""
-    removed = []
-    for p in Path(out_dir).glob(f"{TMP_PREFIX}*"):
-        p.unlink(missing_ok=True)
-        removed.append(p)
-    return removed
+def remove_stale_temporaries(out_dir: RunLike) -> list[Path]:
+    """Delete temporary files a killed writer left in ``out_dir`` (any run location); return what was removed."""
+    return [Path(p) for p in resolve_location(out_dir).remove_temporaries()]
 
 
 def read_run_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
