@@ -255,3 +255,12 @@ def test_asin_candidates_read_the_title_next_to_them():
     actions, texts = expand_candidates(obs, ["click[back to search]", "click[b01abc1234]", "click[b01abc9999]"], "")
     assert actions == ["click[back to search]", "click[b01abc1234]", "click[b01abc9999]"]
     assert texts == ["click back to search", "click product Red Running Shoes $20.00", "click product Blue hat $10.00"]
+
+
+def test_batched_act_refuses_to_mix_episodes_without_ids():
+    policy = hashed_policy()
+    info0 = {"admissible_actions": ADMISSIBLE, "step": 0}
+    policy.act([OBS0, OBS0], [info0, info0])
+    # slot 1 claims step 3 while one step is tracked for it: an error, not a silent mix-up
+    with pytest.raises(ValueError, match="batch position 1"):
+        policy.act([OBS0, OBS0], [{**info0, "step": 1}, {**info0, "step": 3}])

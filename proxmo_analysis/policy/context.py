@@ -129,10 +129,11 @@ def _as_records(rows: Any) -> list[dict]:
 class EpisodeTracker:
     """Per-slot episode history for batched acting.
 
-    A slot is one position of the batch the rollout runner passes to ``act`` (or ``info['episode_id']``
-    when the runner provides it). A slot starts a new episode when ``info['step'] == 0`` is reported, or
-    when the observation is a fresh reset, i.e. the slot was never seen or was marked done by
-    :meth:`end`.
+    A slot is ``info['episode_id']`` when the caller provides it, else the position in the batch. A slot
+    starts a new episode when ``info['step'] == 0`` (both proxmo envs report ``step``), when it was never
+    seen, or after :meth:`end`; a reported ``step`` that disagrees with the tracked history is an error
+    (positions that shift between calls without episode ids cannot be tracked; use
+    ``CandidatePolicy.episodic()`` with the rollout runner).
     """
 
     histories: dict[Any, list[tuple[str, str]]] = field(default_factory=dict)
@@ -149,8 +150,12 @@ class EpisodeTracker:
             self.histories[k] = []
         history = self.histories.setdefault(k, [])
         if step is not None and int(step) != len(history):
-            # The runner's step counter is authoritative: never silently mix two episodes.
-            history[:] = history[: int(step)] if int(step) < len(history) else history
+            # Never silently mix two episodes' histories.
+            raise ValueError(
+                f"batch position {position}: info['step'] is {step} but {len(history)} step(s) are tracked for "
+                "this slot; pass info['episode_id'] with each info, or drive the policy one episode at a time "
+                "with policy.episodic()"
+            )
         admissible = info.get("admissible_actions") if isinstance(info, dict) else None
         if admissible is None:
             raise KeyError(f"info of batch position {position} has no 'admissible_actions'")
