@@ -334,7 +334,8 @@ def find_training_runs(root: str | Path) -> list[Path]:
 def read_training_runs(*roots: str | Path) -> pl.DataFrame:
     """The ``metrics.csv`` of every training run under ``roots``, stacked, with the run's ``method``,
     ``seed`` and ``env_id`` (from its ``config.json``) and its folder as ``run``: the input of
-    :func:`learning_curve_figure`. Raises FileNotFoundError when no run is found."""
+    :func:`learning_curve_figure`; rows sorted by env, method (GRPO, GiGPO, ProxMO and its ablations first),
+    seed and iteration. Raises FileNotFoundError when no run is found."""
     runs = [run for root in roots for run in find_training_runs(root)]
     if not runs:
         raise FileNotFoundError(f"no training run (metrics.csv + config.json) under {', '.join(map(str, roots))}")
@@ -353,7 +354,11 @@ def read_training_runs(*roots: str | Path) -> pl.DataFrame:
         frames.append(metrics.with_columns(
             pl.lit(str(config["method"])).alias("method"), pl.lit(int(config["seed"])).alias("seed"),
             pl.lit(str(config["env_id"])).alias("env_id"), pl.lit(str(run)).alias("run")))
-    return pl.concat(frames, how="diagonal_relaxed")
+    stacked = pl.concat(frames, how="diagonal_relaxed")
+    # known methods in the order GRPO -> GiGPO -> ProxMO and its ablations, then any other alphabetically
+    rank = {m: k for k, m in enumerate(METHOD_COLORS)}
+    return (stacked.with_columns(pl.col("method").replace_strict(rank, default=len(rank)).alias("_rank"))
+                   .sort("env_id", "_rank", "method", "seed", "iteration").drop("_rank"))
 
 
 def _unit_axis(ax, values: np.ndarray) -> None:
