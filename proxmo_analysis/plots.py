@@ -333,7 +333,8 @@ def find_training_runs(root: str | Path) -> list[Path]:
 
 def read_training_runs(*roots: str | Path) -> pl.DataFrame:
     """The ``metrics.csv`` of every training run under ``roots``, stacked, with the run's ``method``,
-    ``seed`` and ``env_id`` (from its ``config.json``) and its folder as ``run``: the input of
+    ``seed`` and ``env_id`` (from its ``config.json``) and its folder as ``run``; metric columns as Float64
+    (blank -> null), ``iteration`` as Int64. The input of
     :func:`learning_curve_figure`; rows sorted by env, method (GRPO, GiGPO, ProxMO and its ablations first),
     seed and iteration. Raises FileNotFoundError when no run is found."""
     runs = [run for root in roots for run in find_training_runs(root)]
@@ -351,6 +352,9 @@ def read_training_runs(*roots: str | Path) -> pl.DataFrame:
         metrics = pl.read_csv(run / "metrics.csv", infer_schema_length=None)
         if "iteration" not in metrics.columns:
             raise ValueError(f"{run / 'metrics.csv'}: no 'iteration' column (has: {', '.join(metrics.columns)})")
+        # metrics.csv is all numbers; a column left blank in every row would otherwise be read as text
+        metrics = metrics.with_columns(pl.col("iteration").cast(pl.Int64),
+                                       pl.exclude("iteration").cast(pl.Float64, strict=False))
         frames.append(metrics.with_columns(
             pl.lit(str(config["method"])).alias("method"), pl.lit(int(config["seed"])).alias("seed"),
             pl.lit(str(config["env_id"])).alias("env_id"), pl.lit(str(run)).alias("run")))

@@ -265,8 +265,8 @@ def training_runs(tmp_path):
             run.mkdir(parents=True)
             (run / "config.json").write_text(json.dumps({"method": method, "seed": seed, "env_id": "proxmo/WebShop-v0"}))
             (run / "metrics.csv").write_text(
-                "iteration,train_success,eval_success,eval_score\n"
-                f"0,,{base},{base}\n1,{base + 0.1},,\n2,{base + 0.2},{base + 0.1 * (seed + 1)},{base + 0.2}\n")
+                "iteration,train_success,eval_success,eval_score,kl\n"
+                f"0,,{base},{base},\n1,{base + 0.1},,,\n2,{base + 0.2},{base + 0.1 * (seed + 1)},{base + 0.2},\n")
     return tmp_path / "runs"
 
 
@@ -276,6 +276,8 @@ def test_read_training_runs_stacks_metrics_with_their_config(training_runs):
     df = read_training_runs(training_runs)
     assert df.height == 12 and set(df["seed"]) == {0, 1}
     assert df["method"].unique(maintain_order=True).to_list() == ["grpo", "proxmo"]
+    assert df.schema["eval_success"] == pl.Float64 and df.schema["iteration"] == pl.Int64
+    assert df.schema["kl"] == pl.Float64 and df["kl"].null_count() == df.height  # blank everywhere: not text
     final = df.filter((pl.col("method") == "proxmo") & (pl.col("iteration") == 2)).sort("seed")
     assert final["eval_success"].to_list() == pytest.approx([0.4, 0.5])
     with pytest.raises(FileNotFoundError, match="no training run"):
