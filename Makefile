@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --quiet -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
+# The main job: train a policy on the embedded WebShop with ProxMO credit (about ten minutes on 2 cores).
+# --resume makes it idempotent: a second `make run` continues or re-reports the same run folder.
+RUN_OUT ?= runs/main-webshop-proxmo
 run: setup
-	$(VENV)/bin/proxmo demo
+	$(VENV)/bin/proxmo train --env proxmo/WebShop-v0 --method proxmo --seed 0 --out $(RUN_OUT) --resume
 
 test: setup
 	$(PY) -m pytest -q --timeout=900 --durations=15
