@@ -13,13 +13,12 @@ Ray cluster, with the same numbers (the same per-group functions, ``credit.score
    writes each write task's rows as one ``part-*.parquet`` (temporary name, then rename) carrying the
    run's ``proxmo.run`` metadata and ``proxmo.credit`` (method and resolved parameters).
 
-The run folder and ``out`` must be reachable under the same path from every node (shared file system).
+The run folder and ``out`` must be reachable from every node: a pyarrow filesystem URI (``s3://``,
+``gs://``, ...; ``proxmo_envs.trajlog.fs``) or a local path / ``file://`` URI on a shared file system.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from concurrent.futures import Executor, Future
 from pathlib import Path
@@ -28,10 +27,17 @@ from typing import Any, Iterable
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from proxmo_analysis.credit.score import METHODS, credit_metadata, make_config, score_rows
-from proxmo_analysis.credit.stream import CREDIT_METADATA_KEY, _output_schema, fit_run_stats, run_files
+from proxmo_analysis.credit.stream import (
+    CREDIT_METADATA_KEY,
+    _output_schema,
+    copy_run_files,
+    fit_run_stats,
+    prepare_output,
+    run_location_files,
+)
+from proxmo_envs.trajlog.fs import RunLike, RunLocation, resolve_location
 
 #: Columns the scored rows are sorted by, so the output does not depend on Ray's shuffle order.
 ROW_ORDER = ("group_id", "episode_id", "step")
@@ -102,7 +108,7 @@ class PartSink:
         from ray.data import Datasink
 
         class _PartSink(Datasink):
-            def __init__(self, out: str, metadata: dict[bytes, bytes], template: pa.Schema) -> None:
+            def __init__(self, out: RunLocation, metadata: dict[bytes, bytes], template: pa.Schema) -> None:
                 self.out, self.metadata, self.template = out, metadata, template
 
             def write(self, blocks: Iterable[pa.Table], ctx: Any) -> list[str]:
@@ -111,14 +117,8 @@ class PartSink:
                     return []
                 table = pa.concat_tables([t.cast(_output_schema(t, self.template)) for t in tables])
                 table = table.replace_schema_metadata(self.metadata)
-                final = Path(self.out) / f"part-{ctx.task_idx:05d}.parquet"
-                tmp = final.with_name(".tmp-" + final.name)
-                with open(tmp, "wb") as fh:
-                    pq.write_table(table, fh, compression="zstd")
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, final)
-                return [str(final)]
+                # temporary name, fsync (local) and rename, or upload then move (pyarrow filesystems)
+                return [self.out.write_table(f"part-{ctx.task_idx:05d}.parquet", table, compression="zstd")]
 
         return _PartSink(*args, **kwargs)
 
@@ -130,13 +130,15 @@ def _release_rollout_actors() -> None:
         backend.shutdown_workers()
 
 
-def score_run_ray(run: str | os.PathLike[str], out: str | os.PathLike[str], method: str = "proxmo", *,
+def score_run_ray(run: RunLike, out: RunLike, method: str = "proxmo", *,
                   address: str | None = None, num_cpus: int | None = None,
                   rows_per_bucket: int = DEFAULT_ROWS_PER_BUCKET, **config: Any) -> dict:
     """Score a run folder (or one Parquet file) into ``out`` on Ray; same numbers as ``score_run``.
 
     Args:
-        run: a run folder (``part-*.parquet``) or one Parquet file; validated by ``read_log``'s rules.
+        run: a run folder (``part-*.parquet``) or one Parquet file; validated by ``read_log``'s rules. A
+            local path or a pyarrow filesystem location (``file://``, ``s3://``, ``(FileSystem, path)``),
+            as is ``out``.
         out: the output folder (must not be ``run`` nor hold parts yet); gets the scored parts and a copy
             of ``manifest.json`` / ``failures.jsonl``.
         method, config: as ``proxmo_analysis.score`` (``grpo``, ``grpo_mean``, ``rloo``, ``gigpo``,
@@ -153,15 +155,15 @@ def score_run_ray(run: str | os.PathLike[str], out: str | os.PathLike[str], meth
     m, cfg = make_config(method, config)
     if isinstance(rows_per_bucket, bool) or not isinstance(rows_per_bucket, int) or rows_per_bucket < 0:
         raise ValueError(f"rows_per_bucket must be an int >= 0, got {rows_per_bucket!r}")
-    run, out = Path(run), Path(out)
-    if not run.exists():
-        raise FileNotFoundError(f"{run}: no such run folder or Parquet file")
-    files = run_files(run)
-    if out.resolve() == (run if run.is_dir() else run.parent).resolve():
-        raise ValueError(f"out {out} is the input run folder; write the scored copy elsewhere")
-    if out.exists() and any(out.glob("part-*.parquet")):
-        raise ValueError(f"{out} already holds part files; choose an empty output folder")
-    out.mkdir(parents=True, exist_ok=True)
+    run_loc = resolve_location(run)
+    if not run_loc.exists():
+        raise FileNotFoundError(f"{run_loc}: no such run folder or Parquet file")
+    run_loc, files = run_location_files(run_loc)
+    out = resolve_location(out)
+    if out.is_local:
+        out = RunLocation(str(Path(out.path).resolve()))  # every Ray worker, whatever its directory
+    folder = prepare_output(run_loc, out)
+    location = None if run_loc.is_local else run_loc
 
     import ray
     from ray.data.context import DataContext, ShuffleStrategy
@@ -171,13 +173,14 @@ def score_run_ray(run: str | os.PathLike[str], out: str | os.PathLike[str], meth
     connect(address, num_cpus=num_cpus)
     _release_rollout_actors()
 
-    template = pq.read_schema(files[0])
+    template = run_loc.parquet_file(files[0]).schema_arrow
     metadata = dict(template.metadata or {})
     metadata[CREDIT_METADATA_KEY.encode()] = credit_metadata(method, cfg).encode()
     template = template.remove_metadata()
 
     # pass 1: statistics spanning groups (TF-IDF per iteration), fitted by Ray tasks over row groups
-    stats = fit_run_stats(files, cfg.max_features, RayExecutor()) if m.uses_tfidf_batch(cfg) else None
+    stats = (fit_run_stats(files, cfg.max_features, RayExecutor(), location=location)
+             if m.uses_tfidf_batch(cfg) else None)
     stats_ref = [ray.put(stats)] if stats is not None else None  # in a list: passed as a ref, not resolved
 
     # pass 2: whole task groups through the per-group credit functions. The pull-based sort shuffle runs
@@ -186,29 +189,29 @@ def score_run_ray(run: str | os.PathLike[str], out: str | os.PathLike[str], meth
     previous = context.shuffle_strategy
     context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
     try:
-        ds = ray.data.read_parquet([str(f.resolve()) for f in files])
+        if location is None:
+            ds = ray.data.read_parquet([str(Path(f).resolve()) for f in files])
+        else:
+            ds = ray.data.read_parquet(files, filesystem=location.filesystem)
         key = "group_id"
         if rows_per_bucket:
-            n_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+            n_rows = sum(run_loc.parquet_file(f).metadata.num_rows for f in files)
             cpus = int(ray.cluster_resources().get("CPU", 1))
             buckets = max(cpus, int(np.ceil(n_rows / rows_per_bucket)))
             ds, key = ds.map_batches(add_bucket, batch_format="pyarrow", fn_kwargs={"buckets": buckets}), BUCKET
         scored = ds.groupby(key).map_groups(
             score_group, batch_format="pyarrow",
-            fn_kwargs={"method": m.name, "cfg": cfg, "stats_ref": stats_ref, "where": str(run),
+            fn_kwargs={"method": m.name, "cfg": cfg, "stats_ref": stats_ref, "where": str(run_loc),
                        "template": template},
         )
-        scored.write_datasink(PartSink(str(out.resolve()), metadata, template))
+        scored.write_datasink(PartSink(out, metadata, template))
     finally:
         context.shuffle_strategy = previous
 
-    parts = sorted(out.glob("part-*.parquet"))
-    rows = int(np.sum([pq.ParquetFile(p).metadata.num_rows for p in parts])) if parts else 0
-    groups = pl.scan_parquet(parts).select("group_id").unique().collect().height if parts else 0
-    if run.is_dir():
-        for name in ("manifest.json", "failures.jsonl"):
-            if (run / name).exists():
-                shutil.copy2(run / name, out / name)
+    parts = out.glob("part-*.parquet")
+    rows = int(np.sum([out.parquet_file(p).metadata.num_rows for p in parts])) if parts else 0
+    groups = out.scan_parquet(parts).select("group_id").unique().collect().height if parts else 0
+    copy_run_files(folder, out)
     return {"method": method, "params": cfg.to_dict(), "rows": rows, "groups": groups, "parts": len(parts),
             "out": str(out)}
 

@@ -15,7 +15,6 @@ uploading (object stores have no atomic rename) are never seen.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 

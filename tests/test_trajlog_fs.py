@@ -197,6 +197,40 @@ def test_subtree_filesystem_uses_the_generic_path_with_spawned_workers(local_toy
     assert pq.read_schema(sorted((tmp_path / "run").glob("part-*.parquet"))[0]).metadata[b"proxmo.run"]
 
 
+# ---- re-scoring between filesystems --------------------------------------------------------------------
+
+CREDIT = ["return_to_go", "adv_episode", "adv_step", "advantage"]
+
+
+def test_score_run_from_and_to_memory_filesystem(tmp_path):
+    import numpy as np
+
+    from proxmo_analysis.credit import score
+    from proxmo_analysis.credit.stream import score_run
+    from proxmo_analysis.credit.synthetic import alfworld_like_log, write_run
+
+    df = alfworld_like_log(1200, iterations=2, seed=3).sort("episode_id", "step")
+    local = write_run(df.sort("rollout_index", maintain_order=True), tmp_path / "run", rows_per_part=300)
+    fs, path = memory_run("score")
+    src = resolve_location((fs, path))
+    src.make_dirs()
+    for p in sorted(local.glob("*")):  # the same run folder, on the in-memory filesystem
+        src.write_bytes(p.name, p.read_bytes())
+    summary = score_run((fs, path), (fs, path + "-scored"), "proxmo", rows_per_batch=400)
+    full = read_log(local)
+    assert summary["rows"] == full.height and summary["parts"] > 1
+    scored = read_log((fs, path + "-scored")).sort(KEY)
+    expected = score(full, "proxmo").sort(KEY)
+    for c in CREDIT:
+        np.testing.assert_array_equal(scored[c].to_numpy(), expected[c].to_numpy(), err_msg=c)
+    assert MANIFEST_NAME in names(fs, path + "-scored")
+    assert not any(n.startswith(".tmp-") for n in names(fs, path + "-scored"))
+    with pytest.raises(ValueError, match="is the input run folder"):
+        score_run((fs, path), (fs, path), "grpo")
+    with pytest.raises(ValueError, match="already holds part files"):
+        score_run((fs, path), (fs, path + "-scored"), "grpo")
+
+
 # ---- the Ray backend ---------------------------------------------------------------------------------
 
 WEBSHOP = "proxmo/WebShop-v0"
@@ -228,6 +262,18 @@ def test_ray_backend_writes_to_file_uri_and_pyarrow_filesystem(ray_session, tmp_
     assert summary.episodes == 8
     assert rows((fs, "ray-fs")).equals(rows(tmp_path / "local"))
     assert {p.name.split("-w")[1][0] for p in (tmp_path / "ray-fs").glob("part-*.parquet")} == {"0", "1"}
+
+    # Ray Data re-scoring reads from and writes to pyarrow filesystem locations too
+    from proxmo_analysis.credit import score
+    from proxmo_analysis.credit_ray import score_run_ray
+
+    result = score_run_ray((fs, "ray-fs"), f"file://{tmp_path}/ray-fs-scored", "grpo", rows_per_bucket=0)
+    assert result["rows"] == rows(tmp_path / "local").height
+    expected = score(read_log(tmp_path / "local"), "grpo").sort(KEY)
+    scored = read_log(tmp_path / "ray-fs-scored").sort(KEY)
+    for c in CREDIT:
+        assert scored[c].to_list() == pytest.approx(expected[c].to_list(), abs=1e-6), c
+    assert (tmp_path / "ray-fs-scored" / MANIFEST_NAME).exists()
 
 
 def test_run_location_is_a_frozen_value():

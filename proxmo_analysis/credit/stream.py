@@ -5,11 +5,15 @@ and sums term statistics per iteration: the vocabulary and IDF equal a fit on th
 Pass 2 reads batches of whole task groups with a polars lazy scan filtered on ``group_id`` (over only the
 files that hold them, found by one pass over ``group_id``), scores them with the same functions as ``score`` and writes one scored part per batch. Memory is bounded by the
 largest batch (at least the largest group) plus the vocabulary.
+
+``run`` and ``out`` may be local paths or any pyarrow filesystem location (``file://``, ``s3://``, a
+``(pyarrow.fs.FileSystem, path)`` pair; ``proxmo_envs.trajlog.fs``); scored parts are written to a
+temporary name then moved. Process-pool workers reopen the filesystem, so an in-process filesystem
+(fsspec ``memory``) needs ``workers=1``.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from concurrent.futures import Executor
 from pathlib import Path
@@ -20,6 +24,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from proxmo_envs.trajlog.fs import FAILURES_GLOB, RunLike, RunLocation, resolve_location
+
 from .parallel import pack_groups, pool
 from .score import METHODS, credit_metadata, make_config, score_rows
 from .similarity import TermCounts, TfidfStats, count_terms, merge_counts
@@ -29,17 +35,22 @@ RUN_METADATA_KEY = "proxmo.run"
 DEFAULT_ROWS_PER_BATCH = 100_000
 
 
-def run_files(path: str | os.PathLike[str]) -> list[Path]:
+def run_files(path: RunLike) -> list[Path] | list[str]:
     """The Parquet files of a run folder (``part-*.parquet``) or ``[path]``; validated by ``read_log``."""
-    from proxmo_analysis.logs import log_files, validate_log
+    from proxmo_analysis.logs import validate_log
 
-    validate_log(path)
-    return log_files(path)
+    return validate_log(path)
 
 
-def _count_unit(path: str, row_groups: list[int]) -> dict[int, TermCounts]:
+def run_location_files(path: RunLike) -> tuple[RunLocation, list[str]]:
+    """The validated run's location (the folder, or the one file) and its Parquet file paths."""
+    loc = resolve_location(path)
+    return loc, [str(f) for f in run_files(loc)]
+
+
+def _count_unit(path: str, row_groups: list[int], location: RunLocation | None = None) -> dict[int, TermCounts]:
     """Term statistics per iteration of some row groups of one file (pass 1 worker)."""
-    pf = pq.ParquetFile(path)
+    pf = location.parquet_file(path) if location is not None else pq.ParquetFile(path)
     names = pf.schema_arrow.names
     columns = ["observation"] + (["iteration"] if "iteration" in names else [])
     frame = pl.from_arrow(pf.read_row_groups(row_groups, columns=columns))
@@ -52,23 +63,25 @@ def _count_unit(path: str, row_groups: list[int]) -> dict[int, TermCounts]:
     return out
 
 
-def fit_run_stats(files: list[Path], max_features: int, executor: Executor | None = None,
-                  rows_per_unit: int = DEFAULT_ROWS_PER_BATCH) -> dict[int, TfidfStats]:
-    """TF-IDF statistics per iteration over a whole run, streaming row groups (pass 1)."""
+def fit_run_stats(files: list[Path] | list[str], max_features: int, executor: Executor | None = None,
+                  rows_per_unit: int = DEFAULT_ROWS_PER_BATCH,
+                  location: RunLocation | None = None) -> dict[int, TfidfStats]:
+    """TF-IDF statistics per iteration over a whole run, streaming row groups (pass 1). ``location``:
+    the filesystem the ``files`` are on (``None``: local paths)."""
     units = []
     for f in files:
-        meta = pq.ParquetFile(f).metadata
+        meta = (location.parquet_file(str(f)) if location is not None else pq.ParquetFile(f)).metadata
         current, rows = [], 0
         for i in range(meta.num_row_groups):
             current.append(i)
             rows += meta.row_group(i).num_rows
             if rows >= rows_per_unit:
-                units.append((str(f), current))
+                units.append((str(f), current, location))
                 current, rows = [], 0
         if current:
-            units.append((str(f), current))
+            units.append((str(f), current, location))
     results = (executor.map(_count_unit, *zip(*units)) if executor and units
-               else (_count_unit(f, rg) for f, rg in units))
+               else (_count_unit(f, rg, loc) for f, rg, loc in units))
     merged: dict[int, TermCounts] = {}
     for part in results:
         for it, counts in part.items():
@@ -88,12 +101,17 @@ def _output_schema(table: pa.Table, template: pa.Schema) -> pa.Schema:
     return pa.schema(fields)
 
 
-def group_index(files: list[Path]) -> tuple[pl.DataFrame, dict[str, list[int]]]:
+def _scan(location: RunLocation | None, path) -> pl.LazyFrame:
+    return location.scan_parquet([str(path)]) if location is not None else pl.scan_parquet(path)
+
+
+def group_index(files: list[Path] | list[str],
+                location: RunLocation | None = None) -> tuple[pl.DataFrame, dict[str, list[int]]]:
     """One pass over the ``group_id`` column: rows per group (sorted by group_id) and, per group, the
     files holding its rows, so a batch scans only the files it needs."""
     counts, where = [], {}
     for f_idx, f in enumerate(files):
-        part = pl.scan_parquet(f).group_by("group_id").agg(pl.len().alias("n")).collect()
+        part = _scan(location, f).group_by("group_id").agg(pl.len().alias("n")).collect()
         counts.append(part)
         for g in part["group_id"].to_list():
             where.setdefault(g, []).append(f_idx)
@@ -101,35 +119,69 @@ def group_index(files: list[Path]) -> tuple[pl.DataFrame, dict[str, list[int]]]:
     return sizes, where
 
 
-def read_groups(files: list[str], file_indices: list[int], groups: list[str]) -> pl.DataFrame:
+def read_groups(files: list[str], file_indices: list[int], groups: list[str],
+                location: RunLocation | None = None) -> pl.DataFrame:
     """The rows of ``groups`` (a polars lazy scan of the files that hold them), in file and row order."""
-    scans = [pl.scan_parquet(files[i]) for i in sorted(file_indices)]
+    scans = [_scan(location, files[i]) for i in sorted(file_indices)]
     lazy = scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")
     return lazy.filter(pl.col("group_id").is_in(groups)).collect()
 
 
 def _score_batch(files: list[str], units: list[int], groups: list[str], method: str, cfg: Any,
-                 stats: Mapping | None, out_path: str, metadata: dict[bytes, bytes], template: pa.Schema,
-                 where: str) -> int:
-    """Pass 2 worker: read whole groups, score, write one part atomically; returns the row count."""
-    frame = read_groups(files, units, groups)
+                 stats: Mapping | None, out: RunLocation, name: str, metadata: dict[bytes, bytes],
+                 template: pa.Schema, where: str, location: RunLocation | None = None) -> int:
+    """Pass 2 worker: read whole groups, score, write part ``name`` of ``out`` atomically (temporary name,
+    then rename / move); returns the row count."""
+    frame = read_groups(files, units, groups, location)
     scored = score_rows(frame, METHODS[method], cfg, stats, where=where)
     table = scored.to_arrow()
     table = table.cast(_output_schema(table, template)).replace_schema_metadata(metadata)
-    tmp = Path(out_path).with_name(".tmp-" + Path(out_path).name)
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, out_path)
+    out.write_table(name, table, compression="zstd")
     return table.num_rows
 
 
-def score_run(run: str | os.PathLike[str], out: str | os.PathLike[str], method: str = "proxmo", *,
+def _same_folder(a: RunLocation, b: RunLocation) -> bool:
+    if a.is_local and b.is_local:
+        return Path(a.path).resolve() == Path(b.path).resolve()
+    return not a.is_local and not b.is_local and a.filesystem.equals(b.filesystem) and a.path == b.path
+
+
+def prepare_output(run: RunLocation, out: RunLocation) -> RunLocation | None:
+    """Check ``out`` is neither the run folder nor holds parts, create it; return the run's folder
+    (``None`` when ``run`` is one file)."""
+    folder = run if run.is_dir() else None
+    parent = folder or (RunLocation(str(Path(run.path).parent)) if run.is_local else
+                        RunLocation(run.path.rpartition("/")[0], run.filesystem, str(run).rpartition("/")[0]))
+    if _same_folder(out, parent):
+        raise ValueError(f"--out {out} is the input run folder; write the scored copy elsewhere")
+    if out.glob("part-*.parquet"):
+        raise ValueError(f"{out} already holds part files; choose an empty output folder")
+    out.make_dirs()
+    return folder
+
+
+def copy_run_files(folder: RunLocation | None, out: RunLocation) -> None:
+    """Copy ``manifest.json`` and the failures files of the input run folder into ``out``."""
+    if folder is None:
+        return
+    names = ["manifest.json"] + [Path(p).name for p in folder.glob(FAILURES_GLOB)]
+    for name in names:
+        if folder.exists(name):
+            if folder.is_local and out.is_local:
+                shutil.copy2(Path(folder.path) / name, Path(out.path) / name)
+            else:
+                folder.copy_into(out, name)
+
+
+def score_run(run: RunLike, out: RunLike, method: str = "proxmo", *,
               workers: int = 1, rows_per_batch: int = DEFAULT_ROWS_PER_BATCH, backend: str = "local",
               address: str | None = None, **config: Any) -> dict:
     """Score a run folder (or one Parquet file) into ``out``: scored parts plus a copy of the manifest.
 
     Each output part holds whole task groups (rows of a group stay in their input order) and carries
     the input's ``proxmo.run`` metadata plus ``proxmo.credit`` (method and resolved parameters, JSON).
-    The numbers equal ``score(read_log(run), method, **config)``. Returns a summary dict.
+    The numbers equal ``score(read_log(run), method, **config)``. Returns a summary dict. ``run`` and
+    ``out`` are local paths or pyarrow filesystem locations (``file://``, ``s3://``, ``(FileSystem, path)``).
     ``backend="ray"`` scores with Ray Data on the cluster at ``address`` (``credit_ray.score_run_ray``).
     """
     if backend == "ray":
@@ -143,20 +195,17 @@ def score_run(run: str | os.PathLike[str], out: str | os.PathLike[str], method: 
         raise ValueError(f"workers must be a positive int, got {workers!r}")
     if rows_per_batch < 1:
         raise ValueError(f"rows_per_batch must be >= 1, got {rows_per_batch!r}")
-    run, out = Path(run), Path(out)
-    files = run_files(run)
-    if out.resolve() == (run if run.is_dir() else run.parent).resolve():
-        raise ValueError(f"--out {out} is the input run folder; write the scored copy elsewhere")
-    if out.exists() and any(out.glob("part-*.parquet")):
-        raise ValueError(f"{out} already holds part files; choose an empty output folder")
-    out.mkdir(parents=True, exist_ok=True)
+    run_loc, files = run_location_files(run)
+    out = resolve_location(out)
+    folder = prepare_output(run_loc, out)
+    location = None if run_loc.is_local else run_loc
 
-    template = pq.read_schema(files[0])
+    template = run_loc.parquet_file(files[0]).schema_arrow
     metadata = dict(template.metadata or {})
     metadata[CREDIT_METADATA_KEY.encode()] = credit_metadata(method, cfg).encode()
     template = template.remove_metadata()
 
-    sizes, units_of = group_index(files)
+    sizes, units_of = group_index(files, location)
     batches = pack_groups(sizes["n"].to_list(), rows_per_batch)
     names = sizes["group_id"].to_list()
 
@@ -164,21 +213,19 @@ def score_run(run: str | os.PathLike[str], out: str | os.PathLike[str], method: 
     builtin = m.name in ("grpo", "grpo_mean", "rloo", "gigpo", "proxmo") and METHODS[m.name] is m
     executor = pool(workers) if workers > 1 and builtin else None
     try:
-        stats = fit_run_stats(files, cfg.max_features, executor) if m.uses_tfidf_batch(cfg) else None
+        stats = (fit_run_stats(files, cfg.max_features, executor, location=location)
+                 if m.uses_tfidf_batch(cfg) else None)
         jobs = []
         for k, batch in enumerate(batches):
             groups = [names[g] for g in batch]
             units = sorted({u for g in groups for u in units_of[g]})
-            args = ([str(f) for f in files], units, groups, m.name, cfg, stats,
-                    str(out / f"part-{k:05d}.parquet"), metadata, template, f"{run} (group batch {k})")
+            args = ([str(f) for f in files], units, groups, m.name, cfg, stats, out, f"part-{k:05d}.parquet",
+                    metadata, template, f"{run_loc} (group batch {k})", location)
             jobs.append(executor.submit(_score_batch, *args) if executor else _score_batch(*args))
         rows = [j.result() if executor else j for j in jobs]
     finally:
         if executor:
             executor.shutdown()
-    if run.is_dir():
-        for name in ("manifest.json", "failures.jsonl"):
-            if (run / name).exists():
-                shutil.copy2(run / name, out / name)
+    copy_run_files(folder, out)
     return {"method": method, "params": cfg.to_dict(), "rows": int(np.sum(rows)) if rows else 0,
             "groups": len(names), "parts": len(batches), "out": str(out)}
