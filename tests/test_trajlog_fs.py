@@ -276,6 +276,45 @@ def test_ray_backend_writes_to_file_uri_and_pyarrow_filesystem(ray_session, tmp_
     assert (tmp_path / "ray-fs-scored" / MANIFEST_NAME).exists()
 
 
+@pytest.mark.ray
+def test_killed_ray_actor_on_a_pyarrow_filesystem_gives_a_complete_run(ray_session, tmp_path):
+    """The fault path on the generic filesystem code: the dead writer's visible parts are kept, its
+    temporary keys deleted, and exactly its unwritten episodes re-run."""
+    import os
+    import signal
+    import time
+
+    import ray
+
+    from proxmo_envs.rollout import RandomPolicy, ray_backend
+
+    def slow_random():
+        class SlowRandom(RandomPolicy):  # built here: cloudpickle ships it to the actors by value
+            def __call__(self, observation, info):
+                time.sleep(0.01)
+                return super().__call__(observation, info)
+
+        return SlowRandom()
+
+    kwargs = dict(env_id=WEBSHOP, env_kwargs={}, tasks=6, group_size=3, seed=4, rows_per_part=25, max_steps=8)
+    fs = pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem())
+    pids = ray.get([a.pid.remote() for a in ray_backend.worker_pool(2)])
+    killed = []
+
+    def kill_once_w0_wrote_a_part(done, total):
+        if not killed and list((tmp_path / "killed").glob("part-*-w0-*.parquet")):
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(done)
+
+    summary = rollout(out=(fs, "killed"), policy=slow_random(), workers=2, backend="ray",
+                      progress=kill_once_w0_wrote_a_part, **kwargs)
+    assert killed, "the kill never happened"
+    rollout(out=tmp_path / "local", policy=slow_random(), **kwargs)
+    assert summary.episodes == 18 and summary.retried > 0 and summary.restarts == 1
+    assert rows((fs, "killed")).equals(rows(tmp_path / "local"))  # no duplicate, no partial, none missing
+    assert not list((tmp_path / "killed").glob(".tmp-*"))
+
+
 def test_run_location_is_a_frozen_value():
     loc = RunLocation("x")
     with pytest.raises(AttributeError):
