@@ -213,42 +213,19 @@ _ = pl.Config.set_fmt_str_lengths(60), pl.Config.set_tbl_rows(12)
 ## A small run with mixed outcomes
 
 A rollout policy is any callable `(observation, info) -> action`; `reset(seed)` is called before each
-episode with a seed derived from the run seed, so the run is reproducible.
+episode with a seed derived from the run seed, so the run is reproducible. The built-in
+`NoisyWalkthroughPolicy` follows ALFWorld's walkthrough but takes a random admissible action with
+probability `eps`, which gives groups with both successes and failures.
 """),
     code("""
-class NoisyWalkthrough:
-    \"\"\"Follow info["walkthrough"]; with probability eps take a random admissible action instead. After a
-    detour, go back to the last location of the plan before resuming it.\"\"\"
-
-    name = "noisy_walkthrough"
-
-    def __init__(self, eps: float):
-        self.eps = eps
-
-    def reset(self, seed=None):
-        self.rng, self.t, self.plan = np.random.default_rng(seed), 0, None
-
-    def __call__(self, observation, info):
-        if self.plan is None:
-            self.plan = list(info["walkthrough"])
-        admissible = info["admissible_actions"]
-        if self.t < len(self.plan) and self.rng.random() >= self.eps:
-            action = self.plan[self.t]
-            if action in admissible:
-                self.t += 1
-                return action
-            back = [a for a in self.plan[: self.t] if a.startswith("go to ")]
-            if back and back[-1] in admissible:
-                return back[-1]
-        return admissible[int(self.rng.integers(len(admissible)))]
-
+from proxmo_envs.rollout import NoisyWalkthroughPolicy
 
 if RUN is None:
     from proxmo_envs.rollout import rollout
 
     RUN = Path(OUT) / "alfworld-noisy"
     shutil.rmtree(RUN, ignore_errors=True)
-    summary = rollout("proxmo/ALFWorld-v0", {"max_steps": MAX_STEPS}, NoisyWalkthrough(EPS), TASKS, GROUP_SIZE, RUN,
+    summary = rollout("proxmo/ALFWorld-v0", {"max_steps": MAX_STEPS}, NoisyWalkthroughPolicy(EPS), TASKS, GROUP_SIZE, RUN,
                       seed=SEED)
     print(f"{summary.episodes} episodes, success rate {summary.success_rate:.2f}, mean length {summary.mean_length:.1f}")
 df = read_log(RUN)

@@ -18,38 +18,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 REPO = Path(__file__).resolve().parent.parent
 METHODS = ("grpo", "rloo", "gigpo", "proxmo")
-
-
-class NoisyWalkthrough:
-    """Follow info["walkthrough"]; with probability eps take a random admissible action instead. After a
-    detour, go back to the last location of the plan before resuming it."""
-
-    name = "noisy_walkthrough"
-
-    def __init__(self, eps: float):
-        self.eps = eps
-
-    def reset(self, seed=None):
-        self.rng, self.t, self.plan = np.random.default_rng(seed), 0, None
-
-    def __call__(self, observation, info):
-        if self.plan is None:
-            self.plan = list(info["walkthrough"])
-        admissible = info["admissible_actions"]
-        if self.t < len(self.plan) and self.rng.random() >= self.eps:
-            action = self.plan[self.t]
-            if action in admissible:
-                self.t += 1
-                return action
-            back = [a for a in self.plan[: self.t] if a.startswith("go to ")]
-            if back and back[-1] in admissible:
-                return back[-1]
-        return admissible[int(self.rng.integers(len(admissible)))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,13 +39,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from proxmo_analysis import plots, read_log, score
     from proxmo_analysis.credit import ProxMOConfig
-    from proxmo_envs.rollout import rollout
+    from proxmo_envs.rollout import NoisyWalkthroughPolicy, rollout
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
-        rollout("proxmo/ALFWorld-v0", {"max_steps": args.max_steps}, NoisyWalkthrough(args.eps), args.tasks,
+        rollout("proxmo/ALFWorld-v0", {"max_steps": args.max_steps}, NoisyWalkthroughPolicy(args.eps), args.tasks,
                 args.group_size, run, seed=args.seed)
         df = read_log(run)
     episodes = df.group_by("group_id", "episode_id").agg(pl.col("won").first(), pl.len().alias("steps"))

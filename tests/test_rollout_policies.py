@@ -9,6 +9,7 @@ import pytest
 from proxmo_analysis.logs import read_log
 from proxmo_envs.rollout import rollout
 from proxmo_envs.rollout.policies import (
+    NoisyWalkthroughPolicy,
     RandomPolicy,
     WalkthroughPolicy,
     describe_policy,
@@ -56,10 +57,38 @@ def test_walkthrough_policy_replays_then_looks():
         policy("o", {"task_id": "g"})
 
 
+def test_noisy_walkthrough_follows_the_plan_detours_and_returns():
+    plan = ["go to desk 1", "take pen 1 from desk 1", "go to shelf 1", "put pen 1 in/on shelf 1"]
+    admissible = ["go to desk 1", "go to shelf 1", "look", "inventory", "take pen 1 from desk 1",
+                  "put pen 1 in/on shelf 1"]
+    info = {"walkthrough": plan, "admissible_actions": admissible}
+    exact = NoisyWalkthroughPolicy(eps=0.0)
+    exact.reset(seed=3)
+    assert [exact("o", info) for _ in range(4)] == plan
+    # eps = 1: every step is a uniform pick among the admissible actions, reproducible from the seed
+    noisy = NoisyWalkthroughPolicy(eps=1.0)
+    noisy.reset(seed=7)
+    picks = [noisy("o", info) for _ in range(200)]
+    assert set(picks) == set(admissible)
+    noisy.reset(seed=7)
+    assert [noisy("o", info) for _ in range(200)] == picks
+    # after the plan's first move, a plan action that is not admissible sends it back to the last location
+    back = NoisyWalkthroughPolicy(eps=0.0)
+    back.reset(seed=0)
+    assert back("o", info) == "go to desk 1"
+    assert back("o", {"walkthrough": plan, "admissible_actions": ["go to desk 1", "look"]}) == "go to desk 1"
+    assert back.describe() == {"eps": 0.0}
+    with pytest.raises(ValueError, match="eps must be in"):
+        NoisyWalkthroughPolicy(eps=1.5)
+    with pytest.raises(ValueError, match="has no info\\['walkthrough'\\]"):
+        NoisyWalkthroughPolicy().__call__("o", {"task_id": "g", "admissible_actions": ["look"]})
+
+
 def test_make_policy_by_name():
     assert isinstance(make_policy("random", "proxmo/WebShop-v0"), RandomPolicy)
     assert make_policy("oracle", "proxmo/WebShop-v0").name == "oracle"
     assert isinstance(make_policy("oracle", "proxmo/ALFWorld-v0"), WalkthroughPolicy)
+    assert isinstance(make_policy("noisy_walkthrough", "proxmo/ALFWorld-v0"), NoisyWalkthroughPolicy)
     with pytest.raises(ValueError, match="unknown policy 'gpt'"):
         make_policy("gpt", "proxmo/WebShop-v0")
 

@@ -7,7 +7,14 @@ returns a ``RolloutSummary``; ``run_episodes(RolloutJob)`` is the backend-neutra
 from __future__ import annotations
 
 from .plan import EpisodeSpec, episode_seeds, plan_episodes
-from .policies import POLICY_NAMES, OraclePolicy, RandomPolicy, WalkthroughPolicy, make_policy
+from .policies import (
+    POLICY_NAMES,
+    NoisyWalkthroughPolicy,
+    OraclePolicy,
+    RandomPolicy,
+    WalkthroughPolicy,
+    make_policy,
+)
 from .runner import SEED_RULE, rollout
 from .summary import RolloutSummary, summarize_run
 from .worker import JobResult, RolloutJob, run_episodes
@@ -27,5 +34,6 @@ __all__ = [
     "RandomPolicy",
     "WalkthroughPolicy",
     "OraclePolicy",
+    "NoisyWalkthroughPolicy",
     "make_policy",
 ]

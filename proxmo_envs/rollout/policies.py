@@ -11,6 +11,8 @@ Built-ins, by name (``make_policy``):
   the behaviour log-probability.
 - ``walkthrough``: replays ``info["walkthrough"]`` (ALFWorld's shipped walkthroughs).
 - ``oracle``: WebShop's ``proxmo_envs.webshop.oracle.WebShopOracle``; on other envs, the walkthrough.
+- ``noisy_walkthrough``: the walkthrough with random detours (``eps`` = 0.3): mixed successes and failures
+  inside one group, the logs on which credit methods differ.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-POLICY_NAMES = ("random", "walkthrough", "oracle")
+POLICY_NAMES = ("random", "walkthrough", "oracle", "noisy_walkthrough")
 
 _INSTRUCTION_RE = re.compile(r"Instruction:\s*\[SEP\]\s*(.*?)\s*\[SEP\]", re.DOTALL)
 _PRICE_RE = re.compile(r",?\s*and price lower than [\d.]+ dollars\.?\s*$", re.IGNORECASE)
@@ -105,6 +107,47 @@ class WalkthroughPolicy:
         return action
 
 
+class NoisyWalkthroughPolicy:
+    """Follows ``info["walkthrough"]``, but with probability ``eps`` per step takes a uniformly random
+    admissible action instead; after a detour it first returns to the plan's last ``go to`` location.
+
+    Randomness comes from a ``np.random.Generator`` reseeded by ``reset(seed)``. eps: in [0, 1], default 0.3.
+    """
+
+    name = "noisy_walkthrough"
+
+    def __init__(self, eps: float = 0.3) -> None:
+        if not 0.0 <= eps <= 1.0:
+            raise ValueError(f"noisy_walkthrough: eps must be in [0, 1], got {eps!r}")
+        self.eps = float(eps)
+        self.reset()
+
+    def describe(self) -> dict[str, float]:
+        return {"eps": self.eps}
+
+    def reset(self, seed: int | None = None) -> None:
+        self._rng, self._t, self._plan = np.random.default_rng(seed), 0, None
+
+    def __call__(self, observation: str, info: Mapping[str, Any]) -> str:
+        if self._plan is None:
+            walkthrough = info.get("walkthrough")
+            if not walkthrough:
+                raise ValueError(f"noisy_walkthrough policy: task {info.get('task_id')!r} has no info['walkthrough']")
+            self._plan = [str(a) for a in walkthrough]
+        admissible = info.get("admissible_actions") or []
+        if not admissible:
+            raise ValueError(f"noisy_walkthrough policy: no admissible actions (task {info.get('task_id')!r})")
+        if self._t < len(self._plan) and self._rng.random() >= self.eps:
+            action = self._plan[self._t]
+            if action in admissible:
+                self._t += 1
+                return action
+            back = [a for a in self._plan[: self._t] if a.startswith("go to ")]
+            if back and back[-1] in admissible:
+                return back[-1]
+        return admissible[int(self._rng.integers(len(admissible)))]
+
+
 class OraclePolicy:
     """WebShop's oracle (``proxmo_envs.webshop.oracle.WebShopOracle``), fresh for each episode."""
 
@@ -132,6 +175,8 @@ def make_policy(name: str, env_id: str) -> Any:
         return WalkthroughPolicy()
     if name == "oracle":
         return OraclePolicy() if "webshop" in env_id.lower() else WalkthroughPolicy()
+    if name == "noisy_walkthrough":
+        return NoisyWalkthroughPolicy()
     raise ValueError(f"unknown policy {name!r}; built-ins are {', '.join(POLICY_NAMES)}")
 
 
@@ -181,6 +226,7 @@ __all__ = [
     "RandomPolicy",
     "WalkthroughPolicy",
     "OraclePolicy",
+    "NoisyWalkthroughPolicy",
     "make_policy",
     "is_batched",
     "describe_policy",
