@@ -5,7 +5,7 @@ without pyplot (no global figure state; in Jupyter the returned figure displays 
 caller's: ``fig.savefig(path)``. Every figure has labelled axes and a title.
 
 The maths is never re-done here: PSC weights come from :func:`proxmo_analysis.credit.psc_weights`, the
-PSA weight matrix from :func:`proxmo_analysis.credit.psa_group` (see :func:`psa_group_matrices`), the
+PSA weight matrix from :func:`proxmo_analysis.credit.psa_weights` (see :func:`psa_group_matrices`), the
 GiGPO groups from :func:`proxmo_analysis.credit.gigpo.anchor_step_groups`.
 """
 
@@ -21,7 +21,7 @@ import polars as pl
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from proxmo_analysis.credit import ProxMOConfig, psa_group, psc_weights
+from proxmo_analysis.credit import ProxMOConfig, psa_weights, psc_weights
 from proxmo_analysis.credit.frame import dense_codes
 from proxmo_analysis.credit.gigpo import anchor_step_groups
 from proxmo_analysis.credit.proxmo import fit_batch_stats
@@ -146,9 +146,8 @@ def psa_group_matrices(log: pl.DataFrame, group_id: str, *, order: str = "step",
     ``variant``, ...). order: ``"step"`` (rows by step, then trajectory: same-step candidate sets are
     diagonal blocks) or ``"trajectory"`` (trajectory by trajectory).
 
-    The weights are read from the public PSA kernel :func:`~proxmo_analysis.credit.psa_group` itself:
-    with returns e_k (1 on row k, 0 elsewhere) it gives ``A_i = [i = k] - w_ik``, so column k of the
-    weight matrix is ``e_k - psa_group(..., e_k, ...)`` — the same numbers ``score`` uses.
+    The weights come from :func:`~proxmo_analysis.credit.psa_weights`, which shares its softmax with the
+    scoring kernel :func:`~proxmo_analysis.credit.psa_group`: the same numbers ``score`` uses.
     """
     _require(log, ["group_id", "episode_id", "step", "observation"], "psa_group_matrices")
     if order not in ("step", "trajectory"):
@@ -192,14 +191,10 @@ def psa_group_matrices(log: pl.DataFrame, group_id: str, *, order: str = "step",
     n = group.height
     step = group.get_column("step").cast(pl.Int64).to_numpy()
     cand_keys = step if cfg.candidates == "same_step" else np.zeros(n, dtype=np.int64)
-    weights = np.empty((n, n))
     if cfg.variant == "reference" and vectors.shape[1] == 0:
         weights = np.eye(n)  # the reference skips PSA on an empty vocabulary (A_S = 0), as ``score`` does
     else:
-        for k in range(n):
-            unit = np.zeros(n)
-            unit[k] = 1.0
-            weights[:, k] = unit - psa_group(vectors, unit, cand_keys, cfg.tau, inverse)
+        weights = psa_weights(vectors, cand_keys, cfg.tau, inverse)
     anchor = anchor_step_groups(obs_code, np.zeros(n, dtype=np.int64))
     return PSAGroupMatrices(
         group_id=str(group_id), rollout=group.get_column("_rollout").to_numpy(), step=step,

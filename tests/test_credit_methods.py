@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 
-from proxmo_analysis.credit import ProxMOConfig, psa_group, psc_weights, score
+from proxmo_analysis.credit import ProxMOConfig, psa_group, psa_weights, psc_weights, score
 from proxmo_analysis.credit.config import GiGPOConfig, beta_from_target_range
 from proxmo_analysis.credit.returns import discounted_returns
 from proxmo_analysis.credit.similarity import TfidfStats, count_terms, fit_transform_tfidf, merge_counts
@@ -146,6 +146,20 @@ def test_psa_group_kernel_by_hand():
     keyed = psa_group(v, r, np.array([0, 0, 1]), tau=1.0)
     w = np.exp([1.0, 0.6]) / np.exp([1.0, 0.6]).sum()
     assert keyed[0] == pytest.approx(1.0 - w @ r[:2]) and keyed[2] == 0.0
+
+
+def test_psa_weights_matrix_matches_the_kernel():
+    # the same three states, row 1 sharing a vector with row 3 (vector_index), keys split them in two sets
+    v = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    index = np.array([0, 1, 2, 1])
+    keys = np.array([0, 0, 1, 0])
+    weights = psa_weights(v, keys, tau=0.5, vector_index=index)
+    e = np.exp(np.array([1.0, 0.6, 0.6]) / 0.5)  # row 0 against rows 0, 1, 3 (cosines 1, 0.6, 0.6)
+    np.testing.assert_allclose(weights[0], np.r_[e[0], e[1], 0.0, e[2]] / e.sum(), rtol=1e-12)
+    assert weights[2].tolist() == [0.0, 0.0, 1.0, 0.0]  # alone in its candidate set
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-12)
+    r = np.array([1.0, 0.0, 2.0, 5.0])
+    np.testing.assert_allclose(psa_group(v, r, keys, 0.5, index), r - weights @ r, rtol=1e-12, atol=1e-12)
 
 
 def distinct_states_log(seed: int = 0) -> pl.DataFrame:

@@ -8,10 +8,10 @@ Each method is a pure function over sorted numpy step columns with explicit grou
 from __future__ import annotations
 
 from .config import GiGPOConfig, GRPOConfig, ProxMOConfig, ReturnConfig, beta_from_target_range
-from .proxmo import psa_group, psc_weights
+from .proxmo import psa_group, psa_weights, psc_weights
 from .score import METHODS, Method, register_method, score
 
 __all__ = [
     "METHODS", "GRPOConfig", "GiGPOConfig", "Method", "ProxMOConfig", "ReturnConfig",
-    "beta_from_target_range", "psa_group", "psc_weights", "register_method", "score",
+    "beta_from_target_range", "psa_group", "psa_weights", "psc_weights", "register_method", "score",
 ]

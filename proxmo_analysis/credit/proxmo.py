@@ -35,20 +35,13 @@ def psc_weights(success: np.ndarray, p: np.ndarray, alpha: float, beta: float) -
     return 1.0 + beta * f
 
 
-def psa_group(vectors, returns: np.ndarray, keys: np.ndarray, tau: float,
-              vector_index: np.ndarray | None = None) -> np.ndarray:
-    """PSA step advantages of one task group: ``A_S,i = R_i - sum_j w_ij R_j`` (spec §4.2).
+def _candidate_blocks(vectors, keys: np.ndarray, tau: float, vector_index: np.ndarray | None):
+    """Softmax weights of every candidate block of one group, blocks padded to the largest one.
 
-    vectors: (m, d) L2-normalised state embeddings (scipy sparse or numpy); vector_index: (n,) row -> vector
-    row (default: row i uses vector i, m = n); returns: (n,) R_t; keys: (n,) candidate key (the step index
-    for ``same_step``, a constant for ``all_steps``): cand(i) = rows with keys[i]. w_ij is the softmax of
-    cos(s_i, s_j) / tau over cand(i), computed with the candidates' maximum subtracted, so tiny tau is exact
-    grouping rather than an overflow. Work is per candidate block: (blocks, L, L) with L the largest block.
+    Returns ``rows`` (blocks, L) row indices (-1 = padding), ``valid`` (blocks, L) and ``weights``
+    (blocks, L, L) with ``weights[b, i, j] = w(rows[b, i], rows[b, j])``.
     """
-    returns = np.asarray(returns, dtype=np.float64)
-    n = len(returns)
-    if n == 0:
-        return np.zeros(0)
+    n = len(keys)
     gram = vectors @ vectors.T
     gram = gram.toarray() if sp.issparse(gram) else np.asarray(gram, dtype=np.float64)
     vi = np.arange(n) if vector_index is None else np.asarray(vector_index)
@@ -69,6 +62,41 @@ def psa_group(vectors, returns: np.ndarray, keys: np.ndarray, tau: float,
     logits -= logits.max(axis=2, keepdims=True)
     weights = np.exp(logits)
     weights /= weights.sum(axis=2, keepdims=True)
+    return rows, valid, weights
+
+
+def psa_weights(vectors, keys: np.ndarray, tau: float, vector_index: np.ndarray | None = None) -> np.ndarray:
+    """The (n, n) PSA weight matrix ``w_ij`` of one task group (0 outside cand(i)); rows sum to 1.
+
+    Arguments as :func:`psa_group`; ``psa_group(..., returns, ...) == returns - psa_weights(...) @ returns``.
+    Dense: meant for inspecting one group (plots, notebooks), not for scoring a log.
+    """
+    keys = np.asarray(keys)
+    n = len(keys)
+    out = np.zeros((n, n))
+    if n == 0:
+        return out
+    rows, valid, weights = _candidate_blocks(vectors, keys, tau, vector_index)
+    b, i, j = np.nonzero(valid[:, :, None] & valid[:, None, :])
+    out[rows[b, i], rows[b, j]] = weights[b, i, j]
+    return out
+
+
+def psa_group(vectors, returns: np.ndarray, keys: np.ndarray, tau: float,
+              vector_index: np.ndarray | None = None) -> np.ndarray:
+    """PSA step advantages of one task group: ``A_S,i = R_i - sum_j w_ij R_j`` (spec §4.2).
+
+    vectors: (m, d) L2-normalised state embeddings (scipy sparse or numpy); vector_index: (n,) row -> vector
+    row (default: row i uses vector i, m = n); returns: (n,) R_t; keys: (n,) candidate key (the step index
+    for ``same_step``, a constant for ``all_steps``): cand(i) = rows with keys[i]. w_ij is the softmax of
+    cos(s_i, s_j) / tau over cand(i), computed with the candidates' maximum subtracted, so tiny tau is exact
+    grouping rather than an overflow. Work is per candidate block: (blocks, L, L) with L the largest block.
+    """
+    returns = np.asarray(returns, dtype=np.float64)
+    n = len(returns)
+    if n == 0:
+        return np.zeros(0)
+    rows, valid, weights = _candidate_blocks(vectors, np.asarray(keys), tau, vector_index)
     r = np.where(valid, returns[np.where(valid, rows, 0)], 0.0)
     baseline = np.einsum("bij,bj->bi", weights, r)
     out = np.empty(n)
