@@ -6,10 +6,14 @@ Spec: ``trajectory-log.md``. Typical use outside the rollout runner::
     with PartWriter("runs/mine", run_metadata={"env_id": "proxmo/WebShop-v0"}, prefix="w0") as writer:
         env = TrajectoryRecorder(gym.make("proxmo/WebShop-v0"), sink=writer.add_episode, run_id="mine")
         ...  # reset/step as usual; each finished episode is buffered, parts are written as it fills
+
+The run folder may be a local path or any pyarrow filesystem location (``s3://bucket/runs/x``,
+``(pyarrow.fs.FileSystem, path)``): see ``proxmo_envs.trajlog.fs``.
 """
 
 from __future__ import annotations
 
+from .fs import RunLocation, resolve_location
 from .recorder import OPTIONS_KEY, TrajectoryRecorder
 from .schema import (
     FAILURES_NAME,
@@ -25,6 +29,8 @@ from .writer import PartWriter, atomic_write_json, read_run_metadata
 
 __all__ = [
     "TrajectoryRecorder",
+    "RunLocation",
+    "resolve_location",
     "OPTIONS_KEY",
     "PartWriter",
     "atomic_write_json",
