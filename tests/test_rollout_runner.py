@@ -144,6 +144,27 @@ def test_batched_policy_steps_envs_in_lock_step(tmp_path):
     assert json.loads((tmp_path / "b" / MANIFEST_NAME).read_text())["policy"]["batched"] is True
 
 
+class BatchedIdRecorder:
+    """Batched policy noting the (episode_id, step) the runner gives with each info."""
+
+    def __init__(self):
+        self.seen: dict[str, list[int]] = {}
+
+    def act(self, observations, infos):
+        for info in infos:
+            self.seen.setdefault(info["episode_id"], []).append(info["step"])
+        return [info["admissible_actions"][0] for info in infos]
+
+
+def test_batched_policy_infos_carry_episode_ids_and_steps(tmp_path):
+    # slots refill as episodes end, so only these keys let a batched policy keep one history per episode
+    policy = BatchedIdRecorder()
+    rollout(TOY_MAKE_ID, {}, policy, tasks=3, group_size=3, out=tmp_path / "b", seed=4, batch_size=2)
+    rows = read_log(tmp_path / "b")
+    logged = {e: sorted(g["step"].to_list()) for (e,), g in rows.group_by("episode_id")}
+    assert policy.seen == logged  # every step of every episode, in order, under its own id
+
+
 def test_failing_episodes_go_to_failures_jsonl(tmp_path):
     out = tmp_path / "run"
     summary = rollout(TOY_MAKE_ID, {"fail_task_indices": [1]}, SayStep(), tasks=3, group_size=2, out=out)

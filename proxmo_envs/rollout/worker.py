@@ -178,6 +178,13 @@ def _run_sequential(
         env.close()
 
 
+def _policy_info(state: list) -> dict:
+    """The env's info plus the episode's ids and step index: a batched policy sees slots refill as episodes
+    end, so these are what lets it keep one history per episode."""
+    spec, _, info, steps = state
+    return {**info, "episode_id": spec.episode_id, "group_id": spec.group_id, "step": steps}
+
+
 def _run_batched(
     job: RolloutJob, policy: Any, writer: PartWriter, result: JobResult, progress: Progress | None, parent_pid: int | None
 ) -> None:
@@ -218,7 +225,7 @@ def _run_batched(
                 return
             slots = sorted(active)
             try:
-                out = policy.act([active[s][1] for s in slots], [active[s][2] for s in slots])
+                out = policy.act([active[s][1] for s in slots], [_policy_info(active[s]) for s in slots])
                 actions, logprobs = split_batch(out, len(slots))
             except Exception as err:  # noqa: BLE001 - a policy error fails every episode it acted for
                 for s in slots:
