@@ -1,20 +1,47 @@
-"""Offline analysis of trajectory logs: reading, credit assignment, policy updates and plots."""
+"""Offline analysis of trajectory logs: reading, credit assignment, policy updates and plots.
+
+``read_log`` reads a run folder; ``score`` / ``score_run`` re-score it with GRPO, RLOO, GiGPO or ProxMO;
+``proxmo_analysis.train.train(TrainConfig(...))`` runs the rollout → log → credit → PPO loop. The policy and training parts import torch, so they
+are loaded on first use: ``import proxmo_analysis`` stays cheap.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from .credit import GiGPOConfig, GRPOConfig, ProxMOConfig, score
+from .credit.stream import score_run
+from .credit_ray import score_run_ray  # imports ray only when called
+from .logs import read_log, read_run_metadata
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_LAZY = {
+    "TrainConfig": ("proxmo_analysis.train", "TrainConfig"),
+    "Trainer": ("proxmo_analysis.train", "Trainer"),
+    "PPOConfig": ("proxmo_analysis.policy", "PPOConfig"),
+    "ppo_update": ("proxmo_analysis.policy", "ppo_update"),
+}
 
-from .logs import read_log, read_run_metadata  # noqa: E402  (trajectory logs)
 
-__all__ += ["read_log", "read_run_metadata"]
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
 
-from .credit import GiGPOConfig, GRPOConfig, ProxMOConfig, score  # noqa: E402  (credit assignment)
-from .credit.stream import score_run  # noqa: E402
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'proxmo_analysis' has no attribute {name!r}")
 
-__all__ += ["score", "score_run", "ProxMOConfig", "GiGPOConfig", "GRPOConfig"]
 
-from .credit_ray import score_run_ray  # noqa: E402  (Ray Data re-scoring; imports ray only when called)
-
-__all__ += ["score_run_ray"]
+__all__ = [
+    "__version__",
+    "read_log",
+    "read_run_metadata",
+    "score",
+    "score_run",
+    "score_run_ray",
+    "ProxMOConfig",
+    "GiGPOConfig",
+    "GRPOConfig",
+    *_LAZY,
+]
