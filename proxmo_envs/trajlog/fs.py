@@ -143,15 +143,14 @@ class RunLocation:
         else:
             self.filesystem.create_dir(self.path, recursive=True)  # type: ignore[union-attr]
 
-    def _tmp_path(self, final: str, unique: bool) -> str:
-        head, _, name = final.rpartition("/" if not self.is_local else os.sep)
-        suffix = f".{secrets.token_hex(4)}" if unique else ""
-        return f"{head}{'/' if not self.is_local else os.sep}{TMP_PREFIX}{name}{suffix}" if head else f"{TMP_PREFIX}{name}{suffix}"
+    def _tmp_path(self, name: str, unique: bool) -> str:
+        """The hidden temporary path ``name`` is written under (a random suffix when ``unique``)."""
+        return self.join(f"{TMP_PREFIX}{name}" + (f".{secrets.token_hex(4)}" if unique else ""))
 
     def write_bytes(self, name: str, data: bytes) -> None:
         """Write ``data`` as ``name`` so readers see either the old file or the complete new one."""
         final = self.join(name)
-        tmp = self._tmp_path(final, unique=True)
+        tmp = self._tmp_path(name, unique=True)
         if self.is_local:
             with open(tmp, "wb") as fh:
                 fh.write(data)
@@ -171,7 +170,7 @@ class RunLocation:
         """Write ``table`` as the Parquet file ``name`` (temporary name, fsync on local disks, then
         rename / move); returns its path. ``parquet_options`` go to ``pyarrow.parquet.write_table``."""
         final = self.join(name)
-        tmp = self._tmp_path(final, unique=False)
+        tmp = self._tmp_path(name, unique=False)
         if self.is_local:
             with open(tmp, "wb") as fh:
                 pq.write_table(table, fh, **parquet_options)
