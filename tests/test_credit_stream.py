@@ -74,6 +74,18 @@ def test_cli_score_writes_metadata_and_manifest(run_dir, tmp_path, capsys):
     same_numbers(read_log(out), score(read_log(run_dir), "proxmo", variant="reference", psc=False))
 
 
+def test_cli_score_takes_uris(run_dir, tmp_path, capsys):
+    # a URI stays a URI (Path() would fold "file:///x" into "file:/x"); the default output sits beside it
+    uri = run_dir.as_uri()
+    assert main(["score", uri, "--method", "grpo", "--workers", "1"]) == 0
+    default_out = run_dir.with_name(f"{run_dir.name}-scored-grpo")
+    assert str(default_out) in capsys.readouterr().out
+    out = tmp_path / "by-uri"
+    assert main(["score", uri, "--method", "grpo", "--out", out.as_uri(), "--workers", "1"]) == 0
+    same_numbers(read_log(out), read_log(default_out))
+    same_numbers(read_log(out), score(read_log(run_dir), "grpo"))
+
+
 def test_cli_errors_are_one_line(run_dir, tmp_path, capsys):
     assert main(["score", str(run_dir), "--out", str(tmp_path / "o"), "--set", "temperature=0.1"]) == 2
     assert "unknown parameter(s) 'temperature'" in capsys.readouterr().err

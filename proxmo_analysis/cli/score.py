@@ -85,14 +85,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from proxmo_analysis.credit.stream import score_run
-
-    src = Path(args.run)
+def _locations(run: str, out: str | None, method: str) -> tuple[str | Path, str | Path]:
+    """The run to read and the folder to write: local paths as ``Path``; URIs (``s3://…``, ``file://…``)
+    passed through as given, since the readers and writers resolve them on their pyarrow filesystem."""
+    if "://" in run:
+        return run, out if out else f"{run.rstrip('/')}-scored-{method}"
+    src = Path(run)
     if not src.exists():
         raise FileNotFoundError(f"{src}: no such run folder or Parquet file")
     base = src if src.is_dir() else src.with_suffix("")
-    out = Path(args.out) if args.out else base.with_name(f"{base.name}-scored-{args.method}")
+    return src, Path(out) if out else base.with_name(f"{base.name}-scored-{method}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from proxmo_analysis.credit.stream import score_run
+
+    src, out = _locations(args.run, args.out, args.method)
     if args.backend == "ray":
         from proxmo_analysis.credit_ray import score_run_ray  # lazy: the local path never imports ray
 
