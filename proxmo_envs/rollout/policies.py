@@ -81,6 +81,14 @@ class RandomPolicy:
         return action, -math.log(len(admissible))
 
 
+def _walkthrough_of(info: Mapping[str, Any], policy: str) -> list[str]:
+    """The episode's ``info["walkthrough"]`` as a list of commands; a ``ValueError`` when there is none."""
+    walkthrough = info.get("walkthrough")
+    if not walkthrough:
+        raise ValueError(f"{policy} policy: task {info.get('task_id')!r} has no info['walkthrough']")
+    return [str(a) for a in walkthrough]
+
+
 class WalkthroughPolicy:
     """Replays ``info["walkthrough"]`` of the episode (read at its first step), then ``look``.
 
@@ -98,10 +106,7 @@ class WalkthroughPolicy:
 
     def __call__(self, observation: str, info: Mapping[str, Any]) -> str:
         if self._plan is None:
-            walkthrough = info.get("walkthrough")
-            if not walkthrough:
-                raise ValueError(f"walkthrough policy: task {info.get('task_id')!r} has no info['walkthrough']")
-            self._plan = [str(a) for a in walkthrough]
+            self._plan = _walkthrough_of(info, self.name)
         action = self._plan[self._t] if self._t < len(self._plan) else "look"
         self._t += 1
         return action
@@ -130,10 +135,7 @@ class NoisyWalkthroughPolicy:
 
     def __call__(self, observation: str, info: Mapping[str, Any]) -> str:
         if self._plan is None:
-            walkthrough = info.get("walkthrough")
-            if not walkthrough:
-                raise ValueError(f"noisy_walkthrough policy: task {info.get('task_id')!r} has no info['walkthrough']")
-            self._plan = [str(a) for a in walkthrough]
+            self._plan = _walkthrough_of(info, self.name)
         admissible = info.get("admissible_actions") or []
         if not admissible:
             raise ValueError(f"noisy_walkthrough policy: no admissible actions (task {info.get('task_id')!r})")
