@@ -25,6 +25,15 @@ import tempfile
 import time
 from pathlib import Path
 
+def _init_ray(workers: int) -> float:
+    """Start a local Ray with ``workers`` CPUs; its start-up time in seconds (Ray's fixed cost)."""
+    import ray
+
+    t = time.perf_counter()
+    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    return time.perf_counter() - t
+
+
 def _rollout_arm(backend: str, workers: int, env: str, tasks: int, group_size: int, max_steps: int,
                  tmp: Path) -> dict:
     from proxmo_envs.rollout import rollout
@@ -35,9 +44,7 @@ def _rollout_arm(backend: str, workers: int, env: str, tasks: int, group_size: i
 
         from proxmo_envs.rollout import ray_backend
 
-        t = time.perf_counter()
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-        out["init_s"] = time.perf_counter() - t
+        out["init_s"] = _init_ray(workers)
         t = time.perf_counter()
         actors = ray_backend.worker_pool(workers)
         ray.get([a.warm.remote(env, {}) for a in actors])
@@ -56,13 +63,9 @@ def _rollout_arm(backend: str, workers: int, env: str, tasks: int, group_size: i
 def _score_arm(backend: str, workers: int, run: Path, tiny: Path, tmp: Path) -> dict:
     out: dict = {}
     if backend == "ray":
-        import ray
-
         from proxmo_analysis.credit_ray import score_run_ray
 
-        t = time.perf_counter()
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-        out["init_s"] = time.perf_counter() - t
+        out["init_s"] = _init_ray(workers)
         t = time.perf_counter()
         score_run_ray(tiny, tmp / "warm", "proxmo")
         out["first_job_s"] = time.perf_counter() - t
