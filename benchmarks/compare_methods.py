@@ -49,6 +49,7 @@ class Budget:
     eval_tasks: int
     eval_every: int
     max_steps: int | None = None
+    warm_start_games: int = 0  # behaviour-cloned train walkthroughs before iteration 0 (same for every method)
 
 
 #: The README table's budgets (measured: ~10 min for WebShop and ~25 min for ALFWorld on 2 shared cores).
@@ -72,7 +73,7 @@ def run_one(budget: Budget, method: str, seed: int, out: Path) -> dict:
     config = TrainConfig(
         env_id=budget.env_id, method=method, iterations=budget.iterations, tasks=budget.tasks,
         group_size=budget.group_size, eval_every=budget.eval_every, eval_tasks=budget.eval_tasks, seed=seed,
-        out=str(out), max_steps=budget.max_steps,
+        out=str(out), max_steps=budget.max_steps, warm_start_games=budget.warm_start_games,
     )
     rows = train(config, resume=(out / "checkpoints" / "last.pt").is_file())
     final = rows[-1]
@@ -207,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-tasks", type=int, default=None, help="override the budget's held-out tasks")
     ap.add_argument("--eval-every", type=int, default=None, help="override the budget's evaluation period")
     ap.add_argument("--max-steps", type=int, default=None, help="override the budget's step cap")
+    ap.add_argument("--warm-start-games", type=int, default=None,
+                    help="override the budget's warm start (behaviour-cloned train walkthroughs; ALFWorld)")
     ap.add_argument("--quick", action="store_true", help="smoke-test budgets (1 seed, 2 iterations)")
     ap.add_argument("--out", default="runs/compare_methods", help="output folder (default: %(default)s)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
@@ -227,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.seeds is not None:
             budget = dataclasses.replace(budget, seeds=tuple(args.seeds))
         overrides = {k: getattr(args, k) for k in ("iterations", "tasks", "group_size", "eval_tasks", "eval_every",
-                                                   "max_steps") if getattr(args, k) is not None}
+                                                   "max_steps", "warm_start_games") if getattr(args, k) is not None}
         budget = dataclasses.replace(budget, **overrides)
         for seed in budget.seeds:
             for method in args.methods:

@@ -95,6 +95,9 @@ class TrainConfig:
     backend: str = "local"  # rollout backend: "local" processes or "ray" env actors
     address: str | None = None  # backend="ray": the Ray cluster to join (None: a local Ray)
     max_steps: int | None = None  # extra step cap over the env's own
+    warm_start_games: int = 0  # >0: behaviour-clone this many train-split walkthroughs before iteration 0
+    warm_start_epochs: int = 20  # epochs of the warm start's cross-entropy fit
+    warm_start_lr: float = 1e-2  # Adam learning rate of the warm start
 
     def __post_init__(self) -> None:
         if isinstance(self.ppo, dict):
@@ -103,9 +106,11 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.reward must be one of {REWARDS}, got {self.reward!r}")
         if self.method not in METHOD_ALIASES:
             raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHOD_ALIASES)}")
-        for name in ("iterations", "tasks", "group_size", "eval_every", "eval_tasks", "workers"):
+        for name in ("iterations", "tasks", "group_size", "eval_every", "eval_tasks", "workers", "warm_start_games",
+                     "warm_start_epochs"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < (0 if name in ("iterations", "eval_tasks") else 1):
+            if not isinstance(value, int) or value < (0 if name in ("iterations", "eval_tasks", "warm_start_games",
+                                                                     "warm_start_epochs") else 1):
                 raise ValueError(f"TrainConfig.{name} must be a positive int, got {value!r}")
 
     def split_kwargs(self, which: str) -> dict[str, Any]:
@@ -127,7 +132,7 @@ METRIC_FIELDS = [
     "iteration", "episodes", "train_success", "train_score", "train_length", "invalid_rate",
     "loss", "pg_loss", "kl", "entropy", "clip_frac", "grad_norm",
     "rollout_s", "score_s", "update_s", "iteration_s",
-    "eval_success", "eval_score", "eval_length", "eval_s",
+    "eval_success", "eval_score", "eval_length", "eval_s", "warm_start_loss", "warm_start_s",
 ]
 
 
@@ -202,6 +207,9 @@ class Trainer:
             if not resume and self.out.exists() and (ck_path.is_file() or (self.out / "metrics.csv").exists()):
                 raise ValueError(f"{self.out} already holds a training run; pass resume=True (--resume) or another --out")
             self.policy = build_policy(config.policy, config.policy_config, seed=config.seed)
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.warm_start = self._warm_start()
+            # The PPO reference (KL anchor) is the warm-started policy, as the paper's is its SFT/instruct model.
             self.ref = self.policy.clone_frozen()
             self.optimizer = make_optimizer(self.policy, config.ppo)
             self.done = 0
@@ -213,6 +221,27 @@ class Trainer:
         self.train_task_count = _task_count(config.env_id, self.train_kwargs)
 
     # ---- pieces ---------------------------------------------------------------------------------------
+    def _warm_start(self) -> dict[str, Any] | None:
+        """Behaviour cloning on ``warm_start_games`` train-split walkthroughs (``out/warm_start/``); the games
+        depend only on the seed (``task_sample(seed, 0, ...)``), so every method of a seed starts identical.
+        The result is written to ``out/warm_start.json`` and returned (None when disabled)."""
+        cfg = self.config
+        if cfg.warm_start_games == 0:
+            return None
+        from proxmo_analysis.policy.pretrain import behaviour_clone
+
+        kwargs = cfg.split_kwargs("train")
+        count = _task_count(cfg.env_id, kwargs)
+        games = task_sample(cfg.seed, 0, min(cfg.warm_start_games, count), count)
+        t0 = time.perf_counter()
+        result = behaviour_clone(
+            self.policy, cfg.env_id, kwargs, games, epochs=cfg.warm_start_epochs, lr=cfg.warm_start_lr,
+            seed=cfg.seed, out=self.out / "warm_start", max_steps=cfg.max_steps, workers=cfg.workers,
+        )
+        result = {**result, "task_indices": games, "seconds": time.perf_counter() - t0}
+        (self.out / "warm_start.json").write_text(json.dumps(result, indent=2) + "\n")
+        return result
+
     def _rollout(self, folder: Path, env_kwargs: dict, policy, tasks, group_size: int, iteration: int):
         from proxmo_envs.rollout import rollout
 
@@ -285,6 +314,9 @@ class Trainer:
         cfg = self.config
         if self.done == 0 and not any(r["iteration"] == 0 for r in self.metrics):
             row = {"iteration": 0, **self.evaluate(0)}
+            if getattr(self, "warm_start", None):
+                row["warm_start_loss"] = self.warm_start["losses"][-1] if self.warm_start["losses"] else math.nan
+                row["warm_start_s"] = self.warm_start["seconds"]
             self.metrics.append(row)
             self.save()
             if on_row:

@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("local", "ray"), default="local", help="rollouts on local processes or Ray actors")
     p.add_argument("--address", default=None, help="with --backend ray: cluster to join (default: local Ray)")
     p.add_argument("--max-steps", type=int, default=None, help="extra step cap over the env's own")
+    p.add_argument("--warm-start", "--warm-start-games", dest="warm_start_games", type=int, default=0, metavar="GAMES",
+                   help="behaviour-clone this many train-split walkthroughs before iteration 0 (default: 0, none)")
+    p.add_argument("--warm-start-epochs", type=int, default=20, help="epochs of the warm start (default: %(default)s)")
     p.add_argument("--out", default=None, help="run folder (default: runs/<env>-<method>-s<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -73,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         policy_config=policy_config, ppo=ppo_config_from(args, policy), eval_every=args.eval_every,
         eval_tasks=args.eval_tasks, seed=args.seed, out=out, env_kwargs=parse_pairs(args.env_kwargs, "--env-kwargs"),
         train_split=args.train_split, eval_split=args.eval_split, workers=args.workers, max_steps=args.max_steps,
-        backend=args.backend, address=args.address,
+        backend=args.backend, address=args.address, warm_start_games=args.warm_start_games,
+        warm_start_epochs=args.warm_start_epochs,
     )
     trainer = Trainer(config, resume=args.resume)
     bar = None
