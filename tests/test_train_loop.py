@@ -81,6 +81,45 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
         train(tiny(tmp_path / "part", iterations=4, group_size=3), resume=True)
 
 
+def test_torch_policy_rolls_out_in_worker_processes_as_in_one(tmp_path):
+    # regression: spawn's pickler moved the weights to shared memory behind fds torch had closed
+    # ("bad value(s) in fds_to_keep"), so every workers>1 training run failed at its first rollout
+    from proxmo_analysis.policy.scorer import ActionScorer, ScorerConfig
+    from proxmo_envs.rollout import rollout
+
+    policy = ActionScorer(ScorerConfig(**TINY_POLICY, overlap_prior=2.0), seed=0)
+    logs = []
+    for workers in (2, 1):
+        out = tmp_path / f"w{workers}"
+        summary = rollout(WEBSHOP, {}, policy.episodic(), [0, 1, 2], 2, out, seed=1, workers=workers, max_steps=6)
+        assert summary.episodes == 6
+        logs.append(read_log(out).sort(["episode_id", "step"]).select("episode_id", "step", "action", "behavior_logprob"))
+    assert logs[0].equals(logs[1])
+    rows = train(tiny(tmp_path / "train", iterations=1, workers=2))
+    assert rows[-1]["episodes"] == 4
+
+
+def test_shared_start_equals_a_run_that_computed_its_own(tmp_path):
+    # compare_methods trains each seed's start (warm start + evaluation 0) once and branches every method from it
+    own = train(tiny(tmp_path / "own", iterations=2, method="grpo"))
+    start = train(tiny(tmp_path / "start", iterations=0, method="proxmo"))
+    assert [r["iteration"] for r in start] == [0]
+    branched = train(tiny(tmp_path / "branch", iterations=2, method="grpo", init_from=str(tmp_path / "start")))
+    keys = ("iteration", "train_success", "train_score", "loss", "kl", "entropy", "eval_success", "eval_score")
+    assert [[r.get(k) for k in keys] for r in branched] == [[r.get(k) for k in keys] for r in own]
+    assert branched[0]["eval_s"] == start[0]["eval_s"]  # evaluation 0 reused, not repeated
+    assert read_log(tmp_path / "branch" / "eval" / "iter-0000").height == read_log(tmp_path / "own" / "eval" / "iter-0000").height
+    a = load_checkpoint(tmp_path / "own" / "checkpoints" / "last.pt").policy.state_dict()
+    b = load_checkpoint(tmp_path / "branch" / "checkpoints" / "last.pt").policy.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="eval_tasks differs"):
+        train(tiny(tmp_path / "other", eval_tasks=3, init_from=str(tmp_path / "start")))
+    with pytest.raises(ValueError, match="at iteration 2, not 0"):
+        train(tiny(tmp_path / "other2", init_from=str(tmp_path / "own")))
+    with pytest.raises(FileNotFoundError, match="iterations=0 first"):
+        train(tiny(tmp_path / "other3", init_from=str(tmp_path / "missing")))
+
+
 def test_cli_train_then_offline_update(tmp_path, capsys):
     out = tmp_path / "cli"
     code = main([

@@ -108,13 +108,17 @@ def _run_workers(jobs: list[RolloutJob], on_done: Callable[[int], None]) -> list
     procs = []
     try:
         for k, job in enumerate(jobs):
-            p = ctx.Process(target=worker_main, args=(job, k, q, os.getpid()), daemon=True, name=f"proxmo-rollout-{k}")
+            # Plain pickle, not multiprocessing's ForkingPickler: that one moves torch tensors (a policy's
+            # weights) to shared memory behind file descriptors which torch may close before the spawn
+            # ("bad value(s) in fds_to_keep"); a byte copy of the weights is small and always valid.
             try:
-                p.start()
+                payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
             except (pickle.PicklingError, AttributeError, TypeError) as err:
                 raise TypeError(
                     f"workers>1 needs a picklable policy (a module-level class or a built-in name): {err}"
                 ) from None
+            p = ctx.Process(target=worker_main, args=(payload, k, q, os.getpid()), daemon=True, name=f"proxmo-rollout-{k}")
+            p.start()
             procs.append(p)
         results: dict[int, JobResult] = {}
         while len(results) < len(jobs):

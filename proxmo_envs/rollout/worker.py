@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import time
 import traceback
 from collections import deque
@@ -254,9 +255,12 @@ def _run_batched(
             env.close()
 
 
-def worker_main(job: RolloutJob, worker: int, queue: Any, parent_pid: int) -> None:
-    """Entry point of a ``spawn`` worker process: run the job, report progress and the result on ``queue``."""
+def worker_main(job: RolloutJob | bytes, worker: int, queue: Any, parent_pid: int) -> None:
+    """Entry point of a ``spawn`` worker process: run the job (or its ``pickle.dumps``), report progress and
+    the result on ``queue``."""
     try:
+        if isinstance(job, bytes):
+            job = pickle.loads(job)
         result = run_episodes(job, progress=lambda n: queue.put(("progress", worker, n, None)), parent_pid=parent_pid)
     except BaseException as err:  # noqa: BLE001 - reported to the runner, which raises it
         queue.put(("error", worker, f"{type(err).__name__}: {err}", traceback.format_exc()))
