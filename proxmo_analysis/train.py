@@ -48,6 +48,9 @@ METHOD_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "proxmo_wo_psa": ("proxmo", {"psa": False}),
 }
 CHECKPOINT = "last.pt"
+#: TrainConfig fields a run must share with its ``init_from`` start (they determine the policy and evaluation 0).
+START_KEYS = ("env_id", "policy", "policy_config", "seed", "env_kwargs", "train_split", "eval_split", "eval_tasks",
+              "max_steps", "warm_start_games", "warm_start_epochs", "warm_start_lr")
 REWARDS = ("won", "env")
 WIN_REWARD = 10.0
 
@@ -98,6 +101,9 @@ class TrainConfig:
     warm_start_games: int = 0  # >0: behaviour-clone this many train-split walkthroughs before iteration 0
     warm_start_epochs: int = 20  # epochs of the warm start's cross-entropy fit
     warm_start_lr: float = 1e-2  # Adam learning rate of the warm start
+    # A run folder trained to iteration 0 (same env, policy, seed, warm start and evaluation settings): this
+    # run starts from its policy and reuses its iteration-0 evaluation instead of repeating both.
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.ppo, dict):
@@ -206,14 +212,17 @@ class Trainer:
         else:
             if not resume and self.out.exists() and (ck_path.is_file() or (self.out / "metrics.csv").exists()):
                 raise ValueError(f"{self.out} already holds a training run; pass resume=True (--resume) or another --out")
-            self.policy = build_policy(config.policy, config.policy_config, seed=config.seed)
             self.out.mkdir(parents=True, exist_ok=True)
-            self.warm_start = self._warm_start()
+            self.done = 0
+            self.metrics = []
+            if config.init_from:
+                self.policy, self.warm_start = self._start_from(Path(config.init_from))
+            else:
+                self.policy = build_policy(config.policy, config.policy_config, seed=config.seed)
+                self.warm_start = self._warm_start()
             # The PPO reference (KL anchor) is the warm-started policy, as the paper's is its SFT/instruct model.
             self.ref = self.policy.clone_frozen()
             self.optimizer = make_optimizer(self.policy, config.ppo)
-            self.done = 0
-            self.metrics = []
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.json").write_text(json.dumps(config.to_dict(), indent=2, default=str) + "\n")
         self.train_kwargs = config.split_kwargs("train")
@@ -221,6 +230,34 @@ class Trainer:
         self.train_task_count = _task_count(config.env_id, self.train_kwargs)
 
     # ---- pieces ---------------------------------------------------------------------------------------
+    def _start_from(self, start: Path):
+        """Policy and warm-start record of the iteration-0 run in ``start``; its evaluation row 0 and folder
+        are copied, so this run continues exactly as if it had computed them itself."""
+        from proxmo_analysis.policy.checkpoint import load_checkpoint
+
+        ck_path = start / "checkpoints" / CHECKPOINT
+        if not ck_path.is_file():
+            raise FileNotFoundError(f"init_from={str(start)!r}: no {ck_path} (train it with iterations=0 first)")
+        ck = load_checkpoint(ck_path, seed=self.config.seed)
+        saved = ck.extra.get("config", {})
+        if int(ck.extra.get("iteration", -1)) != 0:
+            raise ValueError(f"init_from={str(start)!r}: {ck_path} is at iteration {ck.extra.get('iteration')}, "
+                             "not 0; a shared start must be an untrained (warm-started only) run")
+        for key in START_KEYS:
+            if saved.get(key) != getattr(self.config, key):
+                raise ValueError(f"init_from={str(start)!r}: {key} differs (start: {saved.get(key)!r}, this run: "
+                                 f"{getattr(self.config, key)!r})")
+        rows = [r for r in ck.extra.get("metrics", []) if r.get("iteration") == 0]
+        if len(rows) != 1:
+            raise ValueError(f"init_from={str(start)!r}: {ck_path} holds no iteration-0 evaluation")
+        self.metrics = [dict(rows[0])]
+        shutil.copytree(start / "eval" / "iter-0000", self.out / "eval" / "iter-0000", dirs_exist_ok=True)
+        warm = None
+        if (start / "warm_start.json").is_file():
+            shutil.copyfile(start / "warm_start.json", self.out / "warm_start.json")
+            warm = json.loads((start / "warm_start.json").read_text())
+        return ck.policy, warm
+
     def _warm_start(self) -> dict[str, Any] | None:
         """Behaviour cloning on ``warm_start_games`` train-split walkthroughs (``out/warm_start/``); the games
         depend only on the seed (``task_sample(seed, 0, ...)``), so every method of a seed starts identical.
