@@ -156,6 +156,37 @@ def test_killed_actor_mid_rollout_gives_a_complete_run(ray_session, tmp_path):
                    backend="ray").episodes == 4
 
 
+def test_frozen_actor_is_killed_and_its_episodes_rerun(ray_session, tmp_path, monkeypatch):
+    # SIGSTOP keeps the actor's process and sockets alive, so Ray never fails its pending call: the shape of
+    # the hang seen after a node loss. The stall limit must find it, kill it and re-run what it had not written.
+    from proxmo_envs.rollout import ray_backend
+
+    monkeypatch.setattr(ray_backend, "STALL_SECONDS", 3.0)
+    out = tmp_path / "frozen"
+    pids = ray.get([a.pid.remote() for a in ray_backend.worker_pool(2)])
+    frozen = []
+
+    def freeze_once_w0_wrote_a_part(done, total):
+        if not frozen and any(out.glob("part-*-w0-*.parquet")):
+            os.kill(pids[0], signal.SIGSTOP)
+            frozen.append(done)
+
+    policy = slow_random(0.01)
+    try:
+        summary = rollout(WEBSHOP, {}, policy, tasks=8, group_size=3, out=out, seed=4, workers=2, backend="ray",
+                          rows_per_part=25, max_steps=8, progress=freeze_once_w0_wrote_a_part)
+    finally:
+        try:
+            os.kill(pids[0], signal.SIGKILL)  # never leave a stopped process behind, whatever happened
+        except ProcessLookupError:
+            pass
+    assert frozen, "the freeze never happened"
+    assert summary.episodes == 24 and summary.failed == 0 and summary.restarts == 1 and summary.retried > 0
+    rollout(WEBSHOP, {}, policy, tasks=8, group_size=3, out=tmp_path / "local", seed=4, rows_per_part=25, max_steps=8)
+    assert rows(out).equals(rows(tmp_path / "local"))
+    assert not list(out.glob(".tmp-*"))
+
+
 def test_ray_data_rescoring_equals_local(ray_session, tmp_path):
     df = alfworld_like_log(1500, iterations=2, seed=5)
     # interleave trajectories so task groups are split over part files

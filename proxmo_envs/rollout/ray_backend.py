@@ -50,6 +50,11 @@ from .worker import JobResult, RolloutJob, run_episodes
 #: How long one ``exchange`` waits for the worker's next message before returning "idle" (s).
 POLL_SECONDS = 0.25
 
+#: An ``exchange`` returns within ``POLL_SECONDS`` while its actor is alive. One still pending after this long
+#: means the actor is frozen or its node vanished without Ray failing the call (seen after a node loss, where
+#: an unbounded wait hung the rollout), so the actor is killed, restarted and its unwritten episodes re-run.
+STALL_SECONDS = 120.0
+
 #: Re-runs of one job after its actor died, before the rollout gives up.
 MAX_ATTEMPTS = 4
 
@@ -295,6 +300,15 @@ def _wait_restarted(actor: Any, timeout: float = 300.0) -> None:
             time.sleep(0.2)
 
 
+def _kill_for_restart(actor: Any) -> None:
+    """Kill an unresponsive actor so that Ray restarts it (``max_restarts=-1``); nothing it does later can
+    reach the run folder. An actor Ray already counts as dead cannot be killed again, which is fine."""
+    try:
+        ray.kill(actor, no_restart=False)
+    except (ValueError, ray.exceptions.RayError):
+        pass
+
+
 def _relaunch(slot: _Slot, out: RunLocation, failures_offset: int, served: bool) -> int:
     """Re-run the episodes the dead attempt did not finish on the restarted actor; returns how many."""
     dead = slot.attempt
@@ -360,7 +374,14 @@ def run_jobs(
         while not all(s.done for s in slots):
             live = [s for s in slots if not s.done]
             # wait for every live worker: their act requests of this round then go to the policy together
-            ray.wait([s.ref for s in live], num_returns=len(live), timeout=None)
+            _, pending = ray.wait([s.ref for s in live], num_returns=len(live), timeout=STALL_SECONDS)
+            if pending:
+                stalled = set(pending)
+                for s in live:
+                    if s.ref in stalled:
+                        _kill_for_restart(s.actor)
+                        _relaunch(s, out, failures_offset, served)
+                continue  # the others' ready replies are read next round
             for s in live:
                 try:
                     kind, payload, finished = ray.get(s.ref)
