@@ -101,6 +101,9 @@ class TrainConfig:
     warm_start_games: int = 0  # >0: behaviour-clone this many train-split walkthroughs before iteration 0
     warm_start_epochs: int = 20  # epochs of the warm start's cross-entropy fit
     warm_start_lr: float = 1e-2  # Adam learning rate of the warm start
+    # False: iterations sample their tasks from the train split minus the warm-start games. A cloned game is
+    # already won by every rollout of its group, so it carries no advantage and would only spend the budget.
+    rl_on_warm_start_games: bool = False
     # A run folder trained to iteration 0 (same env, policy, seed, warm start and evaluation settings): this
     # run starts from its policy and reuses its iteration-0 evaluation instead of repeating both.
     init_from: str | None = None
@@ -148,6 +151,25 @@ def task_sample(seed: int, iteration: int, n_tasks: int, task_count: int) -> lis
     rng = np.random.default_rng([int(seed), int(iteration)])
     picked = rng.choice(task_count, size=n_tasks, replace=n_tasks > task_count)
     return sorted(int(i) for i in picked)
+
+
+def warm_start_games(config: "TrainConfig", task_count: int) -> list[int]:
+    """The train-split task indices a run behaviour-clones (empty without a warm start); a function of the
+    seed only, so every method of a seed clones the same games."""
+    if config.warm_start_games == 0:
+        return []
+    return task_sample(config.seed, 0, min(config.warm_start_games, task_count), task_count)
+
+
+def training_pool(config: "TrainConfig", task_count: int) -> list[int]:
+    """The train-split task indices iterations sample from: all of them, or those not behaviour-cloned
+    (``rl_on_warm_start_games=False``, the default) when some are left."""
+    pool = list(range(task_count))
+    if not config.rl_on_warm_start_games:
+        cloned = set(warm_start_games(config, task_count))
+        rest = [i for i in pool if i not in cloned]
+        pool = rest or pool
+    return pool
 
 
 def _task_count(env_id: str, kwargs: dict[str, Any]) -> int:
@@ -228,6 +250,7 @@ class Trainer:
         self.train_kwargs = config.split_kwargs("train")
         self.eval_kwargs = config.split_kwargs("eval")
         self.train_task_count = _task_count(config.env_id, self.train_kwargs)
+        self.train_pool = training_pool(config, self.train_task_count)
 
     # ---- pieces ---------------------------------------------------------------------------------------
     def _start_from(self, start: Path):
@@ -268,8 +291,7 @@ class Trainer:
         from proxmo_analysis.policy.pretrain import behaviour_clone
 
         kwargs = cfg.split_kwargs("train")
-        count = _task_count(cfg.env_id, kwargs)
-        games = task_sample(cfg.seed, 0, min(cfg.warm_start_games, count), count)
+        games = warm_start_games(cfg, _task_count(cfg.env_id, kwargs))
         t0 = time.perf_counter()
         result = behaviour_clone(
             self.policy, cfg.env_id, kwargs, games, epochs=cfg.warm_start_epochs, lr=cfg.warm_start_lr,
@@ -313,7 +335,7 @@ class Trainer:
         cfg = self.config
         t0 = time.perf_counter()
         folder = self.out / "rollouts" / f"iter-{iteration:04d}"
-        tasks = task_sample(cfg.seed, iteration, cfg.tasks, self.train_task_count)
+        tasks = [self.train_pool[i] for i in task_sample(cfg.seed, iteration, cfg.tasks, len(self.train_pool))]
         summary = self._rollout(folder, self.train_kwargs, self.policy.episodic(greedy=False), tasks, cfg.group_size, iteration)
         t1 = time.perf_counter()
         if summary.episodes == 0:

@@ -13,7 +13,7 @@ import torch
 from proxmo_analysis.cli import main
 from proxmo_analysis.logs import read_log
 from proxmo_analysis.policy import load_checkpoint
-from proxmo_analysis.train import TrainConfig, task_sample, train
+from proxmo_analysis.train import TrainConfig, task_sample, train, training_pool, warm_start_games
 
 WEBSHOP = "proxmo/WebShop-v0"
 ALFWORLD = "proxmo/ALFWorld-v0"
@@ -39,6 +39,17 @@ def test_task_sample_is_reproducible_and_distinct():
     assert a == task_sample(0, 1, 16, 100) and len(set(a)) == 16 and all(0 <= i < 100 for i in a)
     assert a != task_sample(0, 2, 16, 100)
     assert len(task_sample(0, 1, 5, 3)) == 5  # more tasks than the split has: with replacement
+
+
+def test_iterations_skip_the_behaviour_cloned_games():
+    cfg = TrainConfig(env_id=ALFWORLD, warm_start_games=5, seed=2)
+    cloned, pool = warm_start_games(cfg, 20), training_pool(cfg, 20)
+    assert len(cloned) == 5 and cloned == task_sample(2, 0, 5, 20)
+    assert not set(pool) & set(cloned) and sorted(pool + cloned) == list(range(20))
+    assert training_pool(TrainConfig(env_id=ALFWORLD, warm_start_games=5, seed=2, rl_on_warm_start_games=True), 20) == list(range(20))
+    assert warm_start_games(TrainConfig(env_id=ALFWORLD), 20) == [] and training_pool(TrainConfig(env_id=ALFWORLD), 20) == list(range(20))
+    # every game cloned: iterations use the whole split rather than nothing
+    assert training_pool(TrainConfig(env_id=ALFWORLD, warm_start_games=30), 20) == list(range(20))
 
 
 def test_train_two_iterations_on_webshop_writes_everything(tmp_path):

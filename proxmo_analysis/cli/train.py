@@ -47,6 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--warm-start", "--warm-start-games", dest="warm_start_games", type=int, default=0, metavar="GAMES",
                    help="behaviour-clone this many train-split walkthroughs before iteration 0 (default: 0, none)")
     p.add_argument("--warm-start-epochs", type=int, default=20, help="epochs of the warm start (default: %(default)s)")
+    p.add_argument("--rl-on-warm-start-games", action="store_true",
+                   help="let iterations sample the behaviour-cloned games too (default: only the other train games)")
+    p.add_argument("--init-from", default=None, metavar="RUN",
+                   help="start from RUN, a run trained with --iterations 0 and the same env, policy, seed, warm start "
+                        "and evaluation settings: reuses its warm-started policy and evaluation 0")
     p.add_argument("--out", default=None, help="run folder (default: runs/<env>-<method>-s<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -77,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         eval_tasks=args.eval_tasks, seed=args.seed, out=out, env_kwargs=parse_pairs(args.env_kwargs, "--env-kwargs"),
         train_split=args.train_split, eval_split=args.eval_split, workers=args.workers, max_steps=args.max_steps,
         backend=args.backend, address=args.address, warm_start_games=args.warm_start_games,
-        warm_start_epochs=args.warm_start_epochs,
+        warm_start_epochs=args.warm_start_epochs, init_from=args.init_from,
+        rl_on_warm_start_games=args.rl_on_warm_start_games,
     )
     trainer = Trainer(config, resume=args.resume)
     bar = None
