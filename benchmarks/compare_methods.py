@@ -50,6 +50,8 @@ class Budget:
     eval_every: int
     max_steps: int | None = None
     warm_start_games: int = 0  # behaviour-cloned train walkthroughs before iteration 0 (same for every method)
+    lr: float | None = None  # PPO learning rate (None: PPOConfig's default)
+    workers: int = 1  # rollout worker processes
 
 
 #: The README tables' budgets (measured on 2 shared cores: ~10 min for WebShop; ALFWorld, which needs the
@@ -67,16 +69,36 @@ QUICK = {
 }
 
 
-def run_one(budget: Budget, method: str, seed: int, out: Path) -> dict:
-    """Train (or resume) one run and return its result row."""
-    from proxmo_analysis.logs import read_log
-    from proxmo_analysis.train import TrainConfig, train
+def config_of(budget: Budget, method: str, seed: int, out: Path, **extra):
+    from proxmo_analysis.policy.config import PPOConfig
+    from proxmo_analysis.train import TrainConfig
 
-    config = TrainConfig(
+    ppo = PPOConfig() if budget.lr is None else PPOConfig(lr=budget.lr)
+    return TrainConfig(
         env_id=budget.env_id, method=method, iterations=budget.iterations, tasks=budget.tasks,
         group_size=budget.group_size, eval_every=budget.eval_every, eval_tasks=budget.eval_tasks, seed=seed,
-        out=str(out), max_steps=budget.max_steps, warm_start_games=budget.warm_start_games,
+        out=str(out), max_steps=budget.max_steps, warm_start_games=budget.warm_start_games, ppo=ppo,
+        workers=budget.workers, **extra,
     )
+
+
+def shared_start(budget: Budget, seed: int, out: Path) -> Path:
+    """The seed's iteration-0 run (warm start + evaluation 0), computed once and branched by every method."""
+    import dataclasses
+
+    from proxmo_analysis.train import train
+
+    config = config_of(dataclasses.replace(budget, iterations=0), "grpo", seed, out)
+    train(config, resume=(out / "checkpoints" / "last.pt").is_file())
+    return out
+
+
+def run_one(budget: Budget, method: str, seed: int, out: Path, start: Path | None = None) -> dict:
+    """Train (or resume) one run, branched from ``start`` when given, and return its result row."""
+    from proxmo_analysis.logs import read_log
+    from proxmo_analysis.train import train
+
+    config = config_of(budget, method, seed, out, init_from=None if start is None else str(start))
     rows = train(config, resume=(out / "checkpoints" / "last.pt").is_file())
     final = rows[-1]
     trained = [r for r in rows if r["iteration"] >= 1]
@@ -212,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-steps", type=int, default=None, help="override the budget's step cap")
     ap.add_argument("--warm-start-games", type=int, default=None,
                     help="override the budget's warm start (behaviour-cloned train walkthroughs; ALFWorld)")
+    ap.add_argument("--lr", type=float, default=None, help="override the budget's PPO learning rate")
+    ap.add_argument("--workers", type=int, default=None, help="override the budget's rollout worker processes")
     ap.add_argument("--quick", action="store_true", help="smoke-test budgets (1 seed, 2 iterations)")
     ap.add_argument("--out", default="runs/compare_methods", help="output folder (default: %(default)s)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
@@ -232,16 +256,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.seeds is not None:
             budget = dataclasses.replace(budget, seeds=tuple(args.seeds))
         overrides = {k: getattr(args, k) for k in ("iterations", "tasks", "group_size", "eval_tasks", "eval_every",
-                                                   "max_steps", "warm_start_games") if getattr(args, k) is not None}
+                                                   "max_steps", "warm_start_games", "lr", "workers")
+                     if getattr(args, k) is not None}
         budget = dataclasses.replace(budget, **overrides)
         for seed in budget.seeds:
+            begin = time.perf_counter()
+            start = shared_start(budget, seed, out / env / "start" / f"seed{seed}")
+            print(f"[{time.perf_counter() - t0:7.0f}s] {env} seed {seed}: shared start (warm start + evaluation 0) "
+                  f"({time.perf_counter() - begin:.0f}s)", flush=True)
             for method in args.methods:
-                start = time.perf_counter()
-                r = run_one(budget, method, seed, out / env / method / f"seed{seed}")
+                begin = time.perf_counter()
+                r = run_one(budget, method, seed, out / env / method / f"seed{seed}", start=start)
                 results.append(r)
                 print(f"[{time.perf_counter() - t0:7.0f}s] {env} {LABELS[method]} seed {seed}: held-out success "
                       f"{r['untrained_success']:.3f} -> {r['success']:.3f}, score {r['score']:.3f} "
-                      f"({time.perf_counter() - start:.0f}s)", flush=True)
+                      f"({time.perf_counter() - begin:.0f}s)", flush=True)
                 write_outputs(results, out)
     summary = write_outputs(results, out)
     print_table(summary)
