@@ -319,11 +319,21 @@ def advantage_trajectory_figure(scored: Mapping[str, pl.DataFrame], episode_id: 
 # ---- training ----------------------------------------------------------------------------------------------
 def find_training_runs(root: str | Path) -> list[Path]:
     """Training-run folders at or under ``root``: those holding both ``metrics.csv`` and ``config.json``
-    (what ``proxmo train`` / ``proxmo_analysis.train`` writes), sorted; [] when ``root`` does not exist."""
+    (what ``proxmo train`` / ``proxmo_analysis.train`` writes), sorted; [] when ``root`` does not exist.
+    A shared start (``"iterations": 0`` in its config: warm start and evaluation 0 only, branched by the
+    runs of ``benchmarks/compare_methods.py``) is not a training run of any method and is left out."""
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted(p.parent for p in root.rglob("metrics.csv") if (p.parent / "config.json").is_file())
+    return sorted(p.parent for p in root.rglob("metrics.csv")
+                  if (p.parent / "config.json").is_file() and not _is_start(p.parent / "config.json"))
+
+
+def _is_start(config_path: Path) -> bool:
+    try:
+        return json.loads(config_path.read_text()).get("iterations") == 0
+    except (json.JSONDecodeError, AttributeError):
+        return False  # read_training_runs reports a bad config.json with its path
 
 
 def read_training_runs(*roots: str | Path) -> pl.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -282,6 +283,13 @@ def test_read_training_runs_stacks_metrics_with_their_config(training_runs):
     assert final["eval_success"].to_list() == pytest.approx([0.4, 0.5])
     with pytest.raises(FileNotFoundError, match="no training run"):
         read_training_runs(training_runs / "grpo-s0" / "checkpoints")
+    # a shared start (iterations 0) next to the runs is not one of them
+    start = training_runs / "start" / "seed0"
+    start.mkdir(parents=True)
+    (start / "config.json").write_text(json.dumps({"method": "grpo", "seed": 0, "env_id": "proxmo/WebShop-v0",
+                                                   "iterations": 0}))
+    (start / "metrics.csv").write_text("iteration,eval_success\n0,0.1\n")
+    assert read_training_runs(training_runs).height == 12
 
 
 @pytest.mark.parametrize("kind", ["psc", "psa", "advantages", "curves", "bars"])
