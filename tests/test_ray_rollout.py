@@ -161,7 +161,8 @@ def test_frozen_actor_is_killed_and_its_episodes_rerun(ray_session, tmp_path, mo
     # the hang seen after a node loss. The stall limit must find it, kill it and re-run what it had not written.
     from proxmo_envs.rollout import ray_backend
 
-    monkeypatch.setattr(ray_backend, "STALL_SECONDS", 3.0)
+    # far above a live actor's answer time (0.25 s) even on loaded cores, far below the default
+    monkeypatch.setattr(ray_backend, "STALL_SECONDS", 20.0)
     out = tmp_path / "frozen"
     pids = ray.get([a.pid.remote() for a in ray_backend.worker_pool(2)])
     frozen = []
@@ -181,7 +182,8 @@ def test_frozen_actor_is_killed_and_its_episodes_rerun(ray_session, tmp_path, mo
         except ProcessLookupError:
             pass
     assert frozen, "the freeze never happened"
-    assert summary.episodes == 24 and summary.failed == 0 and summary.restarts == 1 and summary.retried > 0
+    # (>= 1: on a starved machine a live but descheduled actor may be restarted too; the rows stay exact)
+    assert summary.episodes == 24 and summary.failed == 0 and summary.restarts >= 1 and summary.retried > 0
     rollout(WEBSHOP, {}, policy, tasks=8, group_size=3, out=tmp_path / "local", seed=4, rows_per_part=25, max_steps=8)
     assert rows(out).equals(rows(tmp_path / "local"))
     assert not list(out.glob(".tmp-*"))
