@@ -255,12 +255,11 @@ def _run_batched(
             env.close()
 
 
-def worker_main(job: RolloutJob | bytes, worker: int, queue: Any, parent_pid: int) -> None:
-    """Entry point of a ``spawn`` worker process: run the job (or its ``pickle.dumps``), report progress and
-    the result on ``queue``."""
+def worker_main(job_bytes: bytes, worker: int, queue: Any, parent_pid: int) -> None:
+    """Entry point of a ``spawn`` worker process: run the job (``pickle.dumps`` of a ``RolloutJob``, see the
+    runner), report progress and the result on ``queue``."""
     try:
-        if isinstance(job, bytes):
-            job = pickle.loads(job)
+        job = pickle.loads(job_bytes)
         result = run_episodes(job, progress=lambda n: queue.put(("progress", worker, n, None)), parent_pid=parent_pid)
     except BaseException as err:  # noqa: BLE001 - reported to the runner, which raises it
         queue.put(("error", worker, f"{type(err).__name__}: {err}", traceback.format_exc()))
