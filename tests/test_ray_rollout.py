@@ -116,23 +116,41 @@ def test_batched_policy_is_served_from_the_driver_in_one_batch(ray_session, tmp_
     assert rows(tmp_path / "r").equals(rows(tmp_path / "l"))
 
 
-def test_killed_actor_mid_rollout_gives_a_complete_run(ray_session, tmp_path):
+#: The run both fault tests disturb, and then repeat on the local backend to compare rows.
+FAULT_RUN = dict(tasks=8, group_size=3, seed=4, rows_per_part=25, max_steps=8)
+
+
+def signalled_rollout(out, policy, sig):
+    """The ``FAULT_RUN`` on 2 Ray actors, sending ``sig`` once to worker 0's actor process after it wrote a
+    part; returns the summary. The process is SIGKILLed afterwards, whatever happened, so a SIGSTOPped one
+    is never left behind."""
     from proxmo_envs.rollout import ray_backend
 
-    out = tmp_path / "killed"
     pids = ray.get([a.pid.remote() for a in ray_backend.worker_pool(2)])
-    killed = []
+    sent = []
 
-    def kill_once_w0_wrote_a_part(done, total):
-        if not killed and any(out.glob("part-*-w0-*.parquet")):
+    def signal_once_w0_wrote_a_part(done, total):
+        if not sent and any(out.glob("part-*-w0-*.parquet")):
+            os.kill(pids[0], sig)
+            sent.append(done)
+
+    try:
+        summary = rollout(WEBSHOP, {}, policy, out=out, workers=2, backend="ray", progress=signal_once_w0_wrote_a_part,
+                          **FAULT_RUN)
+    finally:
+        try:
             os.kill(pids[0], signal.SIGKILL)
-            killed.append(done)
+        except ProcessLookupError:
+            pass
+    assert sent, f"{signal.Signals(sig).name} was never sent"
+    return summary
 
+
+def test_killed_actor_mid_rollout_gives_a_complete_run(ray_session, tmp_path):
+    out = tmp_path / "killed"
     policy = slow_random(0.01)
-    summary = rollout(WEBSHOP, {}, policy, tasks=8, group_size=3, out=out, seed=4, workers=2, backend="ray",
-                      rows_per_part=25, max_steps=8, progress=kill_once_w0_wrote_a_part)
-    assert killed, "the kill never happened"
-    rollout(WEBSHOP, {}, policy, tasks=8, group_size=3, out=tmp_path / "local", seed=4, rows_per_part=25, max_steps=8)
+    summary = signalled_rollout(out, policy, signal.SIGKILL)
+    rollout(WEBSHOP, {}, policy, out=tmp_path / "local", **FAULT_RUN)
 
     log = read_log(out)  # validates: whole trajectories, no gaps, one group per episode
     assert summary.episodes == 24 and summary.failed == 0
@@ -164,27 +182,11 @@ def test_frozen_actor_is_killed_and_its_episodes_rerun(ray_session, tmp_path, mo
     # far above a live actor's answer time (0.25 s) even on loaded cores, far below the default
     monkeypatch.setattr(ray_backend, "STALL_SECONDS", 20.0)
     out = tmp_path / "frozen"
-    pids = ray.get([a.pid.remote() for a in ray_backend.worker_pool(2)])
-    frozen = []
-
-    def freeze_once_w0_wrote_a_part(done, total):
-        if not frozen and any(out.glob("part-*-w0-*.parquet")):
-            os.kill(pids[0], signal.SIGSTOP)
-            frozen.append(done)
-
     policy = slow_random(0.01)
-    try:
-        summary = rollout(WEBSHOP, {}, policy, tasks=8, group_size=3, out=out, seed=4, workers=2, backend="ray",
-                          rows_per_part=25, max_steps=8, progress=freeze_once_w0_wrote_a_part)
-    finally:
-        try:
-            os.kill(pids[0], signal.SIGKILL)  # never leave a stopped process behind, whatever happened
-        except ProcessLookupError:
-            pass
-    assert frozen, "the freeze never happened"
+    summary = signalled_rollout(out, policy, signal.SIGSTOP)
     # (>= 1: on a starved machine a live but descheduled actor may be restarted too; the rows stay exact)
     assert summary.episodes == 24 and summary.failed == 0 and summary.restarts >= 1 and summary.retried > 0
-    rollout(WEBSHOP, {}, policy, tasks=8, group_size=3, out=tmp_path / "local", seed=4, rows_per_part=25, max_steps=8)
+    rollout(WEBSHOP, {}, policy, out=tmp_path / "local", **FAULT_RUN)
     assert rows(out).equals(rows(tmp_path / "local"))
     assert not list(out.glob(".tmp-*"))
 
