@@ -214,6 +214,9 @@ class Trainer:
 
         self.config = config
         self.out = Path(config.out)
+        self.train_kwargs = config.split_kwargs("train")
+        self.eval_kwargs = config.split_kwargs("eval")
+        self.train_task_count = _task_count(config.env_id, self.train_kwargs)
         ck_path = self.out / "checkpoints" / CHECKPOINT
         if resume and ck_path.is_file():
             ck = load_checkpoint(ck_path, seed=config.seed)
@@ -247,9 +250,6 @@ class Trainer:
             self.optimizer = make_optimizer(self.policy, config.ppo)
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.json").write_text(json.dumps(config.to_dict(), indent=2, default=str) + "\n")
-        self.train_kwargs = config.split_kwargs("train")
-        self.eval_kwargs = config.split_kwargs("eval")
-        self.train_task_count = _task_count(config.env_id, self.train_kwargs)
         self.train_pool = training_pool(config, self.train_task_count)
 
     # ---- pieces ---------------------------------------------------------------------------------------
@@ -290,11 +290,10 @@ class Trainer:
             return None
         from proxmo_analysis.policy.pretrain import behaviour_clone
 
-        kwargs = cfg.split_kwargs("train")
-        games = warm_start_games(cfg, _task_count(cfg.env_id, kwargs))
+        games = warm_start_games(cfg, self.train_task_count)
         t0 = time.perf_counter()
         result = behaviour_clone(
-            self.policy, cfg.env_id, kwargs, games, epochs=cfg.warm_start_epochs, lr=cfg.warm_start_lr,
+            self.policy, cfg.env_id, self.train_kwargs, games, epochs=cfg.warm_start_epochs, lr=cfg.warm_start_lr,
             seed=cfg.seed, out=self.out / "warm_start", max_steps=cfg.max_steps, workers=cfg.workers,
         )
         result = {**result, "task_indices": games, "seconds": time.perf_counter() - t0}
