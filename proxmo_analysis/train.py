@@ -187,6 +187,27 @@ def _task_count(env_id: str, kwargs: dict[str, Any]) -> int:
     return count
 
 
+def _load_resumable(ck_path: Path, seed: int):
+    """``load_checkpoint(ck_path)``; when it is damaged (e.g. truncated by a full disk), the one-line error
+    names the newest evaluation checkpoint ``iter-*.pt`` that does load, to copy over it and resume from."""
+    from proxmo_analysis.policy.checkpoint import CheckpointError, load_checkpoint, read_payload
+
+    try:
+        return load_checkpoint(ck_path, seed=seed)
+    except CheckpointError as err:
+        good = None
+        for candidate in sorted(ck_path.parent.glob("iter-*.pt"), reverse=True):
+            try:
+                read_payload(candidate)
+            except CheckpointError:
+                continue
+            good = candidate
+            break
+        hint = (f"; the newest good checkpoint is {good}: copy it to {ck_path} and --resume from there"
+                if good else "; no good iter-*.pt beside it: start the run again in a new --out")
+        raise CheckpointError(f"cannot resume: {err}{hint}") from None
+
+
 def assign_credit(df, method: str, credit: dict[str, Any]):
     """``proxmo_analysis.score`` with the method alias resolved (``proxmo_wo_psa`` → proxmo, psa=False)."""
     from proxmo_analysis import credit as credit_pkg
@@ -219,7 +240,7 @@ class Trainer:
         self.train_task_count = _task_count(config.env_id, self.train_kwargs)
         ck_path = self.out / "checkpoints" / CHECKPOINT
         if resume and ck_path.is_file():
-            ck = load_checkpoint(ck_path, seed=config.seed)
+            ck = _load_resumable(ck_path, seed=config.seed)
             saved = ck.extra.get("config", {})
             for key in ("env_id", "method", "policy", "group_size", "tasks", "seed"):
                 if key in saved and saved[key] != getattr(config, key):
