@@ -293,3 +293,21 @@ def test_empty_log_gives_empty_columns(method, kw):
     empty = three_trajectories().head(0)
     out = score(empty, method, **kw)
     assert out.height == 0 and out.columns[-4:] == ["return_to_go", "adv_episode", "adv_step", "advantage"]
+
+
+def test_proxmo_episode_return_is_the_reward_column_and_psc_success_is_won():
+    # Continuous scores 0.8 (won), 0.4, 0.2 (lost): every method's episode return is the reward sum, so
+    # ProxMO w/o PSC and w/o PSA equals GRPO's advantage (not GRPO on the binary won).
+    df = log([{"obs": ["a", "b"], "rewards": [0.0, 0.8], "won": True},
+              {"obs": ["a", "c"], "rewards": [0.0, 0.4], "won": False},
+              {"obs": ["a", "d"], "rewards": [0.0, 0.2], "won": False}])
+    by_ep = lambda out: out.group_by("episode_id", maintain_order=True).agg(pl.col("adv_episode").first())["adv_episode"].to_numpy()
+    R = np.array([0.8, 0.4, 0.2])
+    z = (R - R.mean()) / (R.std() + 1e-6)
+    np.testing.assert_allclose(by_ep(score(df, "grpo")), z, rtol=1e-6)
+    np.testing.assert_allclose(by_ep(score(df, "proxmo", psc=False, psa=False)), z, rtol=1e-6)
+    # PSC: success = won (1 of 3, p = 1/3), not score > 0.5 of a binary outcome
+    p = 1 / 3
+    w_win = 1 + 0.1 * (sigmoid((1 - p) ** 4) - 0.5)
+    w_loss = 1 + 0.1 * (sigmoid(-(p ** 4)) - 0.5)
+    np.testing.assert_allclose(by_ep(score(df, "proxmo", psa=False)), z * [w_win, w_loss, w_loss], rtol=1e-6)

@@ -16,7 +16,7 @@ from .config import ProxMOConfig
 from .episode import row_mean_advantage, trajectory_advantage
 from .frame import StepRows, code_values, dense_codes
 from .groups import group_count, group_mean
-from .returns import Credit, episode_groups, step_returns
+from .returns import Credit, episode_groups, episode_sums, step_returns, step_rewards
 from .similarity import TfidfStats, count_terms, fit_transform_tfidf, minilm_embed
 
 
@@ -124,16 +124,23 @@ def dense_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
 
 
 def psc_episode(rows: StepRows, cfg: ProxMOConfig) -> np.ndarray:
-    """Episode part per row: A_E (trajectory or row baseline) times the PSC weight if ``cfg.psc``."""
+    """Episode part per row: A_E (trajectory or row baseline) times the PSC weight if ``cfg.psc``.
+
+    ``trajectory`` (paper): the episode return is the sum of the step rewards every other method uses
+    (the logged ``reward``, or ``reward_scale * won`` on the last step, minus the invalid penalty), so
+    GRPO, GiGPO and ProxMO of one comparison see the same return; PSC's success indicator and its group
+    success rate p come from ``won``. (With rewards ``10 * won`` on the last step this equals the paper's
+    binary outcome; with a continuous score the return is the score and success is still ``won``.)
+    """
     scale = 1.0 if cfg.reward_scale is None else float(cfg.reward_scale)
     if cfg.episode_norm == "trajectory":
         starts = rows.episode_starts()
-        outcome = np.zeros(int(rows.episode.max()) + 1)
-        outcome[rows.episode[starts]] = scale * rows.won[starts]
+        outcome = episode_sums(step_rewards(rows, cfg.reward_scale, cfg.invalid_penalty), rows.episode)
+        success = np.zeros(len(outcome), dtype=bool)
+        success[rows.episode[starts]] = rows.won[starts].astype(bool)
         traj_group = episode_groups(rows)
         adv = trajectory_advantage(outcome, traj_group, normalize_std=cfg.normalize_std, std=cfg.std,
                                    epsilon=cfg.epsilon)
-        success = outcome > cfg.success_threshold
         p = group_mean(success.astype(np.float64), traj_group)[traj_group]
         if cfg.psc:
             adv = adv * psc_weights(success, p, cfg.alpha, cfg.beta)
