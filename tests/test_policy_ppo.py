@@ -264,3 +264,54 @@ def test_batched_act_refuses_to_mix_episodes_without_ids():
     # slot 1 claims step 3 while one step is tracked for it: an error, not a silent mix-up
     with pytest.raises(ValueError, match="batch position 1"):
         policy.act([OBS0, OBS0], [{**info0, "step": 1}, {**info0, "step": 3}])
+
+
+def test_k3_kl_is_clamped_per_sample_as_verl():
+    from proxmo_analysis.policy.ppo import k3_kl
+
+    logp = torch.tensor([0.0, -12.0, -1.0])
+    ref = torch.tensor([0.0, 0.0, -1.5])
+    # row 1: d = 12, exp(12) - 13 ≈ 162,741 → clamped to 10; row 2: d = -0.5 → exp(-0.5) + 0.5 - 1
+    got = k3_kl(logp, ref)
+    assert got.tolist() == pytest.approx([0.0, 10.0, math.exp(-0.5) - 0.5], abs=1e-6)
+    assert float(k3_kl(logp, ref, clamp=None)[1]) == pytest.approx(math.exp(12) - 13, rel=1e-5)
+    # the loss uses the clamped value: one far-off row adds at most kl_coef * 10 / n
+    _, stats = ppo_loss(logp, logp, torch.zeros(3), ref_logp=ref, kl_coef=1.0)
+    assert stats["kl"] == pytest.approx((10.0 + math.exp(-0.5) - 0.5) / 3, abs=1e-6)
+
+
+def test_exact_kl_over_candidates_by_hand():
+    from proxmo_analysis.policy.ppo import exact_kl
+
+    p = torch.tensor([[0.5, 0.5, float("nan")], [0.9, 0.1, 0.0]])
+    q = torch.tensor([[0.25, 0.75, float("nan")], [0.5, 0.25, 0.25]])
+    logp = torch.log(torch.nan_to_num(p, nan=0.0)).masked_fill(torch.isnan(p), float("-inf"))
+    logq = torch.log(torch.nan_to_num(q, nan=0.0)).masked_fill(torch.isnan(q), float("-inf"))
+    want0 = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)
+    want1 = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.25)  # the p = 0 candidate adds nothing
+    assert exact_kl(logp, logq).tolist() == pytest.approx([want0, want1], abs=1e-6)
+    assert exact_kl(logq, logq).tolist() == pytest.approx([0.0, 0.0], abs=1e-7)
+
+
+def test_ppo_update_with_exact_kl_runs_and_rejects_unknown_estimator():
+    from proxmo_analysis.policy.ppo import ppo_update
+
+    policy = hashed_policy()
+    ref = policy.clone_frozen()
+    lp = math.log(1 / 3)
+    rows = one_step_rows(["open drawer 1", "go to desk 1"], [1.0, -1.0], [lp, lp])
+    out = ppo_update(policy, rows, PPOConfig(lr=0.05, epochs=2, minibatch_size=1, kl_estimator="exact"), ref_policy=ref)
+    # the first step starts at the reference (KL 0); after it the policy moved, so the exact KL is > 0
+    assert out["kl"] > 0.0 and out["optimizer_steps"] == 4
+    ctx = make_context(OBS0, ADMISSIBLE)
+    from proxmo_analysis.policy.ppo import exact_kl
+    with torch.no_grad():
+        assert float(exact_kl(policy.log_probs_all([ctx]), ref.log_probs_all([ctx]))[0]) > 0.0
+    with pytest.raises(ValueError, match="kl_estimator"):
+        ppo_update(hashed_policy(), rows, PPOConfig(kl_estimator="k4"), ref_policy=ref)
+
+
+def test_alfworld_help_is_not_a_policy_candidate():
+    obs = "You are in the middle of a room.\n\nYour task is to: put a mug in the drawer."
+    ctx = make_context(obs, ["go to desk 1", "help", "inventory", "look"])
+    assert ctx.candidates == ("go to desk 1", "inventory", "look")

@@ -71,8 +71,9 @@ class CandidatePolicy(nn.Module, abc.ABC):
         """``(B, K_max)`` log-probabilities of every candidate, ``-inf`` padding."""
         return segment_log_softmax(self.candidate_logits(contexts))
 
-    def evaluate(self, contexts: Sequence[StepContext], actions: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(logp, entropy)``, each of shape ``(B,)``: log π(action | context) and the entropy of π(· | context).
+    def evaluate(self, contexts: Sequence[StepContext], actions: Sequence[str], return_all: bool = False):
+        """``(logp, entropy)``, each of shape ``(B,)``: log π(action | context) and the entropy of π(· | context);
+        with ``return_all`` also the ``(B, K_max)`` log-probabilities of every candidate (``-inf`` padding).
 
         Raises ValueError naming the row when an action is not among its context's candidates.
         """
@@ -86,11 +87,11 @@ class CandidatePolicy(nn.Module, abc.ABC):
                 raise ValueError(f"row {i}: {err}") from None
         logp_all = self.log_probs_all(contexts)
         if logp_all.numel() == 0:
-            return torch.zeros(0), torch.zeros(0)
+            return (torch.zeros(0), torch.zeros(0), logp_all) if return_all else (torch.zeros(0), torch.zeros(0))
         logp = logp_all.gather(1, torch.tensor(idx, dtype=torch.long).unsqueeze(1)).squeeze(1)
         p = logp_all.exp()
         entropy = -(p * torch.where(torch.isfinite(logp_all), logp_all, torch.zeros_like(logp_all))).sum(1)
-        return logp, entropy
+        return (logp, entropy, logp_all) if return_all else (logp, entropy)
 
     def logprobs(self, rows: Any) -> torch.Tensor:
         """``(n_rows,)`` log-probabilities of the logged ``action`` of each row (with gradient).

@@ -12,6 +12,9 @@ instruction** (the choice documented in the README):
 Duplicates are removed, order is fixed, so the candidates depend only on the observation. Concrete
 ``search[...]`` actions the environment itself offers are kept as well.
 
+ALFWorld's ``help`` (prints the command list, never changes the state) is not offered to the policy, as
+verl-agent drops it from the prompt's admissible actions; the environment still accepts it.
+
 WebShop's results page shows each product as ``ASIN [SEP] title [SEP] price``; the candidate text of
 ``click[asin]`` is extended with that title and price so a scorer can match it against the goal.
 """
@@ -31,6 +34,8 @@ _PREFIX = re.compile(
 )
 _PRICE = re.compile(r",?\s*and\s+price\s+lower\s+than.*$", re.I)
 _OPTIONS = re.compile(r"\s+with\s+[\w\s|&'-]+:\s.*$", re.I)
+#: admissible actions a policy is never offered (see the module docstring)
+POLICY_HIDDEN = frozenset({"help"})
 _STOP = frozenset(
     "a an the and or of for to in on with that is are be i me my need want looking am please it its "
     "this these those some any by at as from less than lower price dollars which who also very i'm im".split()
@@ -75,6 +80,8 @@ def expand_candidates(observation: str, admissible: Sequence[str], goal: str) ->
     for a in admissible:
         if not isinstance(a, str):
             raise TypeError(f"admissible action {a!r} is not a str")
+        if a.strip().lower() in POLICY_HIDDEN:
+            continue
         if _is_search_slot(a):
             for q in search_queries(goal):
                 s = f"search[{q}]"

@@ -11,6 +11,8 @@ class PPOConfig:
 
     clip_eps: float = 0.2  # ε of the clipped surrogate
     kl_coef: float = 0.01  # β_KL on the k3 estimate of KL(π_θ ‖ π_ref); 0 disables the reference
+    kl_estimator: str = "k3"  # "k3" (verl's low_var_kl on the sampled action) or "exact" (over the candidates)
+    kl_clamp: float | None = 10.0  # per-row clamp of k3 to ±kl_clamp, as verl (None: unclamped)
     entropy_coef: float = 0.0  # optional entropy bonus c_H
     lr: float = 1e-2  # Adam learning rate (for the small scorer; use ~1e-6 for a causal LM)
     max_grad_norm: float = 1.0  # global gradient-norm clip

@@ -5,11 +5,16 @@ current log-probability ``l_i`` and frozen-reference log-probability ``r_i``::
 
     ratio_i = exp(l_i − b_i)
     surr_i  = min(ratio_i · A_i, clip(ratio_i, 1 − ε, 1 + ε) · A_i)
-    kl_i    = exp(r_i − l_i) − (r_i − l_i) − 1          (k3: unbiased, ≥ 0, estimates KL(π_θ ‖ π_ref))
+    kl_i    = clamp(exp(d_i) − d_i − 1, −10, 10),  d_i = clamp(r_i − l_i, −20, 20)
     loss    = −mean(surr) + β_KL · mean(kl) − c_H · mean(entropy)
 
-with ε = 0.2 and β_KL = 0.01 (the reference setup), c_H = 0 by default. The policy is a softmax over a
-step's candidate actions, so "tokens" are whole actions: one row, one term.
+with ε = 0.2 and β_KL = 0.01 (the reference setup), c_H = 0 by default. ``kl_i`` is verl's ``low_var_kl``
+(k3, an unbiased, ≥ 0 estimate of KL(π_θ ‖ π_ref) from the sampled action), clamped per sample as verl's
+``core_algos.kl_penalty`` does: without the clamp one row whose action the reference finds unlikely
+dominates the batch (k3 reached ≈ 8,600 in one update of a peaked behaviour-cloned policy).
+``PPOConfig.kl_estimator="exact"`` replaces the estimate by the exact KL over the step's candidate softmax,
+``Σ_k π_θ(k) (log π_θ(k) − log π_ref(k))`` — cheap here, since a step has tens of candidates, not a vocabulary.
+The policy is a softmax over a step's candidate actions, so "tokens" are whole actions: one row, one term.
 """
 
 from __future__ import annotations
@@ -25,6 +30,26 @@ from proxmo_analysis.policy.config import PPOConfig
 from proxmo_analysis.policy.context import contexts_from_rows
 
 REQUIRED = ("episode_id", "step", "observation", "action", "admissible_actions", "advantage")
+KL_ESTIMATORS = ("k3", "exact")
+
+
+def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor, clamp: float | None = 10.0) -> torch.Tensor:
+    """Per-row k3 estimate ``exp(d) − d − 1`` with ``d = ref_logp − logp`` (shape ``(n,)``), as verl's
+    ``low_var_kl``: ``d`` clamped to ±20 for stability, the result to ±``clamp`` (None: unclamped)."""
+    delta = torch.clamp(ref_logp - logp, min=-20.0, max=20.0)
+    kld = torch.exp(delta) - delta - 1.0
+    return kld if clamp is None else torch.clamp(kld, min=-clamp, max=clamp)
+
+
+def exact_kl(logp_all: torch.Tensor, ref_logp_all: torch.Tensor) -> torch.Tensor:
+    """Per-row KL(π_θ ‖ π_ref) over each row's candidates: ``(B, K_max)`` log-probabilities padded with
+    ``-inf`` (both with the same padding) → ``(B,)``."""
+    if logp_all.shape != ref_logp_all.shape:
+        raise ValueError(f"shape mismatch: {tuple(logp_all.shape)} vs {tuple(ref_logp_all.shape)}")
+    valid = torch.isfinite(logp_all) & torch.isfinite(ref_logp_all)
+    diff = torch.where(valid, logp_all - ref_logp_all, torch.zeros_like(logp_all))
+    p = torch.where(valid, logp_all.exp(), torch.zeros_like(logp_all))
+    return (p * diff).sum(1)
 
 
 def ppo_loss(
@@ -36,12 +61,15 @@ def ppo_loss(
     clip_eps: float = 0.2,
     kl_coef: float = 0.01,
     entropy_coef: float = 0.0,
+    kl_clamp: float | None = 10.0,
+    kl_rows: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The scalar PPO loss (to minimise) of a batch and its diagnostics.
 
-    All tensors have shape ``(n,)``; ``logp`` carries the gradient. Returns ``(loss, stats)`` with stats
-    ``pg_loss``, ``kl``, ``entropy``, ``clip_frac`` (share of rows whose ratio left [1−ε, 1+ε]) and
-    ``ratio_mean``.
+    All tensors have shape ``(n,)``; ``logp`` carries the gradient. The KL term is the mean of
+    ``kl_rows`` when given (e.g. :func:`exact_kl`, with gradient), else of :func:`k3_kl` of ``logp`` and
+    ``ref_logp`` clamped to ±``kl_clamp``. Returns ``(loss, stats)`` with stats ``pg_loss``, ``kl``,
+    ``entropy``, ``clip_frac`` (share of rows whose ratio left [1−ε, 1+ε]) and ``ratio_mean``.
     """
     if not (logp.shape == behavior_logp.shape == advantages.shape):
         raise ValueError(
@@ -54,9 +82,8 @@ def ppo_loss(
     pg_loss = -surr.mean()
     loss = pg_loss
     kl = torch.zeros(())
-    if ref_logp is not None and kl_coef != 0.0:
-        delta = ref_logp - logp
-        kl = (torch.exp(delta) - delta - 1.0).mean()
+    if kl_coef != 0.0 and (kl_rows is not None or ref_logp is not None):
+        kl = (kl_rows if kl_rows is not None else k3_kl(logp, ref_logp, kl_clamp)).mean()
         loss = loss + kl_coef * kl
     ent = entropy.mean() if entropy is not None else torch.zeros(())
     if entropy is not None and entropy_coef != 0.0:
@@ -95,6 +122,8 @@ def ppo_update(
     otherwise).
     """
     config = config or PPOConfig()
+    if config.kl_estimator not in KL_ESTIMATORS:
+        raise ValueError(f"PPOConfig.kl_estimator must be one of {KL_ESTIMATORS}, got {config.kl_estimator!r}")
     if config.missing_behavior not in ("error", "current"):
         raise ValueError(f"PPOConfig.missing_behavior must be 'error' or 'current', got {config.missing_behavior!r}")
     columns = set(getattr(rows, "columns", []))
@@ -127,7 +156,8 @@ def ppo_update(
         beh[nan_rows] = cur.numpy()
     beh_t = torch.tensor(beh, dtype=torch.float32)
     ref_all = None
-    if ref_policy is not None and config.kl_coef != 0.0:
+    exact = ref_policy is not None and config.kl_coef != 0.0 and config.kl_estimator == "exact"
+    if ref_policy is not None and config.kl_coef != 0.0 and not exact:
         with torch.no_grad():
             ref_all = _batched_eval(ref_policy, contexts, actions, config.minibatch_size)
 
@@ -140,7 +170,15 @@ def ppo_update(
         order = rng.permutation(n)
         for start in range(0, n, config.minibatch_size):
             idx = order[start : start + config.minibatch_size]
-            logp, entropy = policy.evaluate([contexts[i] for i in idx], [actions[i] for i in idx])
+            batch_ctx = [contexts[i] for i in idx]
+            kl_rows = None
+            if exact:
+                logp, entropy, logp_all = policy.evaluate(batch_ctx, [actions[i] for i in idx], return_all=True)
+                with torch.no_grad():
+                    ref_logp_all = ref_policy.log_probs_all(batch_ctx)
+                kl_rows = exact_kl(logp_all, ref_logp_all)
+            else:
+                logp, entropy = policy.evaluate(batch_ctx, [actions[i] for i in idx])
             it = torch.as_tensor(idx, dtype=torch.long)
             loss, stats = ppo_loss(
                 logp,
@@ -151,6 +189,8 @@ def ppo_update(
                 clip_eps=config.clip_eps,
                 kl_coef=config.kl_coef,
                 entropy_coef=config.entropy_coef,
+                kl_clamp=config.kl_clamp,
+                kl_rows=kl_rows,
             )
             optimizer.zero_grad()
             loss.backward()
