@@ -40,3 +40,22 @@ def reference_vectors_dir(shared_dir: Path) -> Path:
     if not d.is_dir():
         pytest.skip(f"reference vectors absent ({d})")
     return d
+
+
+def _small_rollout(out: Path, env: str, max_steps: int) -> Path:
+    """A small real run (2 tasks x 4 random episodes) of ``env``, for the import/export/show tests."""
+    from proxmo_analysis.cli import main
+
+    assert main(["rollout", "--env", env, "--tasks", "2", "--group-size", "4", "--policy", "random",
+                 "--max-steps", str(max_steps), "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def webshop_run(tmp_path_factory) -> Path:
+    return _small_rollout(tmp_path_factory.mktemp("runs") / "webshop", "proxmo/WebShop-v0", 6)
+
+
+@pytest.fixture(scope="session")
+def alfworld_run(tmp_path_factory) -> Path:
+    return _small_rollout(tmp_path_factory.mktemp("runs") / "alfworld", "proxmo/ALFWorld-v0", 8)
