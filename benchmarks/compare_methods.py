@@ -29,14 +29,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from proxmo_analysis.credit.registry import label, method_names
+
+#: the methods compared by default (any registered name is accepted; labels come from the registry)
 METHODS = ["grpo", "gigpo_wo_std", "proxmo", "proxmo_wo_psc", "proxmo_wo_psa"]
-LABELS = {
-    "grpo": "GRPO",
-    "gigpo_wo_std": "GiGPO (w/o std)",
-    "proxmo": "ProxMO",
-    "proxmo_wo_psc": "ProxMO w/o PSC",
-    "proxmo_wo_psa": "ProxMO w/o PSA",
-}
 
 
 @dataclass(frozen=True)
@@ -165,7 +161,7 @@ def plot(results: list[dict], summary: list[dict], path: Path) -> None:
         x = np.arange(len(rows))
         ax.bar(x, [s["success_mean"] for s in rows], yerr=[s["success_std"] for s in rows], capsize=4)
         ax.axhline(np.nanmean([s["untrained_success_mean"] for s in rows]), color="grey", ls="--", label="untrained")
-        ax.set_xticks(x, [LABELS[s["method"]] for s in rows], rotation=20)
+        ax.set_xticks(x, [label(s["method"]) for s in rows], rotation=20)
         ax.set_ylabel("held-out success rate")
         ax.set_title(f"{env}: mean ± std over seeds")
         ax.legend()
@@ -176,7 +172,7 @@ def plot(results: list[dict], summary: list[dict], path: Path) -> None:
                 continue
             its = [i for i, _ in curves[0]]
             ys = np.nanmean([[v for _, v in c] for c in curves if len(c) == len(its)], axis=0)
-            ax.plot(its, ys, marker="o", label=LABELS[method])
+            ax.plot(its, ys, marker="o", label=label(method))
         ax.set_xlabel("iteration (PPO updates)")
         ax.set_ylabel("held-out success rate (mean over seeds)")
         ax.legend()
@@ -214,19 +210,19 @@ def print_table(summary: list[dict]) -> None:
     print(f"{'env':<20} {'method':<17} {'seeds':>5} {'held-out success':>18} {'held-out score':>16} "
           f"{'untrained':>10} {'s/iter':>8} {'score s/iter':>12}")
     for s in summary:
-        print(f"{s['env']:<20} {LABELS[s['method']]:<17} {s['seeds']:>5} "
+        print(f"{s['env']:<20} {label(s['method']):<17} {s['seeds']:>5} "
               f"{s['success_mean']:>9.3f} ± {s['success_std']:<6.3f} {s['score_mean']:>7.3f} ± {s['score_std']:<6.3f} "
               f"{s['untrained_success_mean']:>10.3f} {s['iteration_s_mean']:>8.1f} {s['score_s_mean']:>12.3f}")
     for s in summary:
         if len(s["task_types"]) > 1:
             parts = ", ".join(f"{t}: {m:.2f}±{sd:.2f}" for t, (m, sd) in s["task_types"].items())
-            print(f"  {s['env']} {LABELS[s['method']]} per task type: {parts}")
+            print(f"  {s['env']} {label(s['method'])} per task type: {parts}")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--envs", nargs="+", default=["webshop", "alfworld"], choices=["webshop", "alfworld"])
-    ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    ap.add_argument("--methods", nargs="+", default=METHODS, choices=method_names())
     ap.add_argument("--seeds", nargs="+", type=int, default=None, help="override the budget's seeds")
     ap.add_argument("--iterations", type=int, default=None, help="override the budget's iterations")
     ap.add_argument("--tasks", type=int, default=None, help="override the budget's tasks per iteration")
@@ -276,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                 begin = time.perf_counter()
                 r = run_one(budget, method, seed, out / env / method / f"seed{seed}", start=start)
                 results.append(r)
-                print(f"[{time.perf_counter() - t0:7.0f}s] {env} {LABELS[method]} seed {seed}: held-out success "
+                print(f"[{time.perf_counter() - t0:7.0f}s] {env} {label(method)} seed {seed}: held-out success "
                       f"{r['untrained_success']:.3f} -> {r['success']:.3f}, score {r['score']:.3f} "
                       f"({time.perf_counter() - begin:.0f}s)", flush=True)
                 write_outputs(results, out)

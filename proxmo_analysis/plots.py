@@ -21,7 +21,7 @@ import polars as pl
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from proxmo_analysis.credit import ProxMOConfig, psa_weights, psc_weights
+from proxmo_analysis.credit import ProxMOConfig, psa_weights, psc_weights, registry
 from proxmo_analysis.credit.frame import dense_codes
 from proxmo_analysis.credit.gigpo import anchor_step_groups
 from proxmo_analysis.credit.proxmo import fit_batch_stats
@@ -40,15 +40,9 @@ __all__ = [
     "comparison_bar_figure",
 ]
 
-#: colours per method name, so a method keeps its colour across figures
-METHOD_COLORS = {
-    "grpo": "#7f7f7f", "grpo_mean": "#bcbd22", "rloo": "#17becf", "gigpo": "#1f77b4",
-    "gigpo_wo_std": "#2ca02c", "proxmo": "#d62728", "proxmo_wo_psc": "#ff7f0e", "proxmo_wo_psa": "#9467bd",
-}
-
-
 def _color(name: str, k: int) -> str:
-    return METHOD_COLORS.get(str(name), f"C{k % 10}")
+    """A method keeps its registered colour across figures; other names take matplotlib's cycle."""
+    return registry.color(name, k)
 
 
 def _require(df: Any, columns: Sequence[str], where: str) -> None:
@@ -365,7 +359,7 @@ def read_training_runs(*roots: str | Path) -> pl.DataFrame:
             pl.lit(str(config["env_id"])).alias("env_id"), pl.lit(str(run)).alias("run")))
     stacked = pl.concat(frames, how="diagonal_relaxed")
     # known methods in the order GRPO -> GiGPO -> ProxMO and its ablations, then any other alphabetically
-    rank = {m: k for k, m in enumerate(METHOD_COLORS)}
+    rank = {m: k for k, m in enumerate(registry.METHODS)}
     return (stacked.with_columns(pl.col("method").replace_strict(rank, default=len(rank)).alias("_rank"))
                    .sort("env_id", "_rank", "method", "seed", "iteration").drop("_rank"))
 

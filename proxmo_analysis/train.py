@@ -36,17 +36,6 @@ DEFAULT_SPLITS = {
     "proxmo/WebShop-v0": ("train", "test"),
     "proxmo/ALFWorld-v0": ("train", "eval_unseen"),
 }
-#: Short names of the credit methods accepted by ``method`` (besides the plain ``score`` names).
-METHOD_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
-    "grpo": ("grpo", {}),
-    "grpo_mean": ("grpo_mean", {}),
-    "rloo": ("rloo", {}),
-    "gigpo": ("gigpo", {}),
-    "gigpo_wo_std": ("gigpo", {"normalize_std": False}),
-    "proxmo": ("proxmo", {}),
-    "proxmo_wo_psc": ("proxmo", {"psc": False}),
-    "proxmo_wo_psa": ("proxmo", {"psa": False}),
-}
 CHECKPOINT = "last.pt"
 #: TrainConfig fields a run must share with its ``init_from`` start (they determine the policy and evaluation 0).
 START_KEYS = ("env_id", "policy", "policy_config", "seed", "env_kwargs", "train_split", "eval_split", "eval_tasks",
@@ -78,7 +67,7 @@ class TrainConfig:
     """Configuration of :func:`train` (defaults: the README's main job, ~10 min on 2 cores)."""
 
     env_id: str = "proxmo/WebShop-v0"
-    method: str = "proxmo"  # a key of METHOD_ALIASES
+    method: str = "proxmo"  # a registered credit method (proxmo_analysis.credit.registry), ablations included
     credit: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments of proxmo_analysis.score
     reward: str = "env"  # "env": the logged env reward (WebShop: the score); "won": 10 x won on the last step
     iterations: int = 20
@@ -113,8 +102,9 @@ class TrainConfig:
             self.ppo = PPOConfig(**self.ppo)
         if self.reward not in REWARDS:
             raise ValueError(f"TrainConfig.reward must be one of {REWARDS}, got {self.reward!r}")
-        if self.method not in METHOD_ALIASES:
-            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHOD_ALIASES)}")
+        from proxmo_analysis.credit.registry import get_method
+
+        get_method(self.method)  # ValueError naming the known methods
         for name in ("iterations", "tasks", "group_size", "eval_every", "eval_tasks", "workers", "warm_start_games",
                      "warm_start_epochs"):
             value = getattr(self, name)
@@ -209,11 +199,10 @@ def _load_resumable(ck_path: Path, seed: int):
 
 
 def assign_credit(df, method: str, credit: dict[str, Any]):
-    """``proxmo_analysis.score`` with the method alias resolved (``proxmo_wo_psa`` → proxmo, psa=False)."""
-    from proxmo_analysis import credit as credit_pkg
+    """``proxmo_analysis.score`` with a registered method (ablations such as ``proxmo_wo_psa`` included)."""
+    from proxmo_analysis.credit import score
 
-    name, extra = METHOD_ALIASES[method]
-    return credit_pkg.score(df, method=name, **{**extra, **credit})
+    return score(df, method=method, **credit)
 
 
 def _episode_stats(summary) -> dict[str, float]:

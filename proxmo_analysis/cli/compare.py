@@ -6,7 +6,15 @@ import argparse
 
 import numpy as np
 
-from .score import METHOD_NAMES, add_method_options, config_from_args
+from proxmo_analysis.credit import score
+from proxmo_analysis.credit.registry import METHODS, config_fields, method_names
+
+from .score import add_method_options, config_from_args
+
+
+def default_methods() -> list[str]:
+    """The registered methods that are not ablations of another (ablations have fixed ``defaults``)."""
+    return [name for name, m in METHODS.items() if not m.defaults]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,8 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "correlation between the methods' advantages. Method flags apply where the method "
                     "has that parameter.")
     parser.add_argument("run", help="run folder or Parquet file")
-    parser.add_argument("--methods", default=",".join(METHOD_NAMES),
-                        help=f"comma-separated methods (default: {','.join(METHOD_NAMES)})")
+    parser.add_argument("--methods", default=",".join(default_methods()),
+                        help=f"comma-separated registered methods (default: %(default)s; also "
+                             f"{','.join(m for m in method_names() if m not in default_methods())})")
     parser.add_argument("--workers", type=int, default=1, help="processes for gigpo/proxmo (1)")
     add_method_options(parser)
     parser.set_defaults(func=run)
@@ -38,11 +47,7 @@ def singleton_shares(df) -> dict[str, float]:
 
 def compare_methods(df, methods: list[str], config: dict, workers: int = 1) -> dict:
     """Per method: advantage columns; per method pair: Pearson correlation of ``advantage``."""
-    import dataclasses
-
-    from proxmo_analysis.credit.score import get_method, score
-
-    fields = {name: {f.name for f in dataclasses.fields(get_method(name).config)} for name in methods}
+    fields = {name: set(config_fields(name)) for name in methods}
     unknown = [k for k in config if not any(k in fields[m] for m in methods)]
     if unknown:
         raise ValueError(f"parameter(s) {', '.join(unknown)} belong to none of the methods {', '.join(methods)}")
@@ -65,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
     from proxmo_analysis.logs import read_log
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    bad = [m for m in methods if m not in METHOD_NAMES]
+    bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
-        raise ValueError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(METHOD_NAMES)}")
+        raise ValueError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(method_names())}")
     df = read_log(args.run)
     result = compare_methods(df, methods, config_from_args(args), args.workers)
     console = Console()

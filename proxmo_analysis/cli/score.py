@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-METHOD_NAMES = ("grpo", "grpo_mean", "rloo", "gigpo", "proxmo")
+from proxmo_analysis.credit.registry import method_names
 
 # flag -> config field; only flags the user gives are passed on (the rest keep the variant's defaults)
 _FLAGS: dict[str, tuple[str, type, str]] = {
@@ -71,7 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "folder (or Parquet file), streaming whole task groups; the method and its parameters "
                     "go into each part's 'proxmo.credit' metadata.")
     parser.add_argument("run", help="run folder (part-*.parquet + manifest.json) or one Parquet file")
-    parser.add_argument("--method", default="proxmo", choices=METHOD_NAMES, help="credit method (proxmo)")
+    parser.add_argument("--method", default="proxmo", choices=method_names(),
+                        help="credit method, a registered name (default: %(default)s)")
     parser.add_argument("--out", default=None, help="output folder (default: RUN-scored-METHOD beside RUN)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes over batches of task groups (default 1; 2 uses both cores, which pays "
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
     src, out = _locations(args.run, args.out, args.method)
     if args.backend == "ray":
-        from proxmo_analysis.credit_ray import score_run_ray  # lazy: the local path never imports ray
+        from proxmo_analysis.credit.ray_scorer import score_run_ray  # lazy: the local path never imports ray
 
         summary = score_run_ray(src, out, args.method, address=args.address, num_cpus=args.workers,
                                 **config_from_args(args))

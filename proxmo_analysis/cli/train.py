@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from proxmo_analysis.cli._training_args import add_ppo_arguments, parse_pairs, ppo_config_from
-from proxmo_analysis.train import METHOD_ALIASES
+from proxmo_analysis.credit.registry import method_names
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--env", default="proxmo/WebShop-v0", help="environment id (default: %(default)s)")
-    p.add_argument("--method", default="proxmo", choices=sorted(METHOD_ALIASES), help="credit method (default: %(default)s)")
+    p.add_argument("--method", default="proxmo", choices=method_names(), help="credit method (default: %(default)s)")
     p.add_argument("--credit", nargs="*", default=[], metavar="KEY=VALUE", help="extra credit-method parameters, e.g. tau=0.2")
     p.add_argument("--reward", default="env", choices=["env", "won"],
                    help="training reward: the env's own (WebShop: its score) or 10 x won on the last step "

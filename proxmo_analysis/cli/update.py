@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from proxmo_analysis.cli._training_args import add_ppo_arguments, parse_pairs, ppo_config_from
-from proxmo_analysis.train import METHOD_ALIASES
+from proxmo_analysis.credit.registry import method_names
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", default=None, choices=["scorer", "causal_lm"],
                    help="start a fresh policy of this backend when --checkpoint does not exist")
     p.add_argument("--policy-config", nargs="*", default=[], metavar="KEY=VALUE", help="settings of a fresh policy")
-    p.add_argument("--method", default="proxmo", choices=sorted(METHOD_ALIASES),
+    p.add_argument("--method", default="proxmo", choices=method_names(),
                    help="credit method used when RUN is not scored yet (default: %(default)s)")
     p.add_argument("--credit", nargs="*", default=[], metavar="KEY=VALUE", help="extra credit-method parameters")
     p.add_argument("--rescore", action="store_true", help="score RUN with --method even when it has advantages")

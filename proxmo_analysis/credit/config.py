@@ -45,8 +45,11 @@ def _check_bool(name: str, value: Any) -> None:
         raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
-class _Config:
-    """Shared behaviour: variant defaults, validation, a JSON-ready dict of the resolved values."""
+class MethodConfig:
+    """Base of every method's config dataclass: variant defaults, a JSON-ready dict of the resolved values.
+
+    A new method's config subclasses it (``@dataclass(frozen=True) class MyConfig(MethodConfig)``) and
+    validates its fields in ``__post_init__``; ``to_dict`` goes into the ``proxmo.credit`` metadata."""
 
     _VARIANT_DEFAULTS: dict[str, dict[str, Any]] = {"paper": {}, "reference": {}}
 
@@ -66,8 +69,11 @@ class _Config:
         return out
 
 
+_Config = MethodConfig  # the earlier private name
+
+
 @dataclass(frozen=True)
-class ReturnConfig(_Config):
+class ReturnConfig(MethodConfig):
     """Settings shared by every method: how step rewards and returns are formed.
 
     Used as is by ``grpo_mean`` and ``rloo``.
@@ -101,7 +107,7 @@ class GRPOConfig(ReturnConfig):
 
 
 @dataclass(frozen=True)
-class GiGPOConfig(_Config):
+class GiGPOConfig(MethodConfig):
     """GiGPO: episode part plus exact anchor-state step groups (spec §3).
 
     ``variant="reference"`` is the released ProxMO code's ``mean_norm`` / ``mean_std_norm`` modes:
@@ -151,7 +157,7 @@ class GiGPOConfig(_Config):
 
 
 @dataclass(frozen=True)
-class ProxMOConfig(_Config):
+class ProxMOConfig(MethodConfig):
     """ProxMO (arXiv 2602.19225): PSC-modulated episode advantage plus PSA soft step baseline (spec §4).
 
     Paper defaults: alpha 4, beta 0.1, tau 0.1, gamma 0.95, omega 1, both mechanisms on, ``same_step``

@@ -16,7 +16,8 @@ import polars as pl
 from .frame import ADDED_COLUMNS, dense_codes
 from .proxmo import fit_batch_stats
 from .similarity import TermCounts, TfidfStats, count_terms, merge_counts
-from .score import METHODS, Method, prepare, score_rows
+from .dispatch import prepare, score_rows
+from .registry import Method
 
 _SOURCE_COLUMNS = ("group_id", "episode_id", "step", "reward", "observation", "won", "invalid_action", "iteration")
 
@@ -52,9 +53,10 @@ def pack_groups(sizes: Iterable[int], rows_per_batch: int) -> list[np.ndarray]:
     return batches
 
 
-def score_chunk(chunk: pl.DataFrame, method: str, cfg: Any, stats: Mapping | None) -> pl.DataFrame:
-    """Worker entry point: the four credit columns of a frame of whole task groups."""
-    return score_rows(chunk, METHODS[method], cfg, stats).select(ADDED_COLUMNS)
+def score_chunk(chunk: pl.DataFrame, method: Method, cfg: Any, stats: Mapping | None) -> pl.DataFrame:
+    """Worker entry point: the four credit columns of a frame of whole task groups (``method`` is sent
+    pickled, so one registered after the workers started is known to them)."""
+    return score_rows(chunk, method, cfg, stats).select(ADDED_COLUMNS)
 
 
 def _count_texts(texts: list[str], multiplicity: np.ndarray) -> TermCounts:
@@ -102,7 +104,7 @@ def score_parallel(df: pl.DataFrame, m: Method, cfg: Any, workers: int,
         for groups in pack_groups(sizes, rows_per_batch):
             chunk = source.filter(pl.col("__group").is_in(groups))
             futures.append((chunk["__row"].to_numpy(),
-                            ex.submit(score_chunk, chunk.drop("__group", "__row"), m.name, cfg, stats)))
+                            ex.submit(score_chunk, chunk.drop("__group", "__row"), m, cfg, stats)))
         for rows, fut in futures:
             parts.append((rows, fut.result()))
     values = {c: np.zeros(df.height, dtype=np.float32) for c in ADDED_COLUMNS}

@@ -14,91 +14,28 @@ temporary name then moved. Process-pool workers reopen the filesystem, so an in-
 
 from __future__ import annotations
 
-import shutil
-from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from proxmo_envs.trajlog.fs import FAILURES_GLOB, RunLike, RunLocation, resolve_location
+from proxmo_envs.trajlog.fs import RunLike, RunLocation, resolve_location
+from proxmo_envs.trajlog.schema import CREDIT_METADATA_KEY, RUN_METADATA_KEY  # noqa: F401
 
+from .dispatch import credit_metadata, score_rows
 from .parallel import pack_groups, pool
-from .score import METHODS, credit_metadata, make_config, score_rows
-from .similarity import TermCounts, TfidfStats, count_terms, merge_counts
-
-CREDIT_METADATA_KEY = "proxmo.credit"
-RUN_METADATA_KEY = "proxmo.run"
-DEFAULT_ROWS_PER_BATCH = 100_000
-
-
-def run_files(path: RunLike) -> list[Path] | list[str]:
-    """The Parquet files of a run folder (``part-*.parquet``) or ``[path]``; validated by ``read_log``."""
-    from proxmo_analysis.logs import validate_log
-
-    return validate_log(path)
-
-
-def run_location_files(path: RunLike) -> tuple[RunLocation, list[str]]:
-    """The validated run's location (the folder, or the one file) and its Parquet file paths."""
-    loc = resolve_location(path)
-    return loc, [str(f) for f in run_files(loc)]
-
-
-def _count_unit(path: str, row_groups: list[int], location: RunLocation | None = None) -> dict[int, TermCounts]:
-    """Term statistics per iteration of some row groups of one file (pass 1 worker)."""
-    pf = location.parquet_file(path) if location is not None else pq.ParquetFile(path)
-    names = pf.schema_arrow.names
-    columns = ["observation"] + (["iteration"] if "iteration" in names else [])
-    frame = pl.from_arrow(pf.read_row_groups(row_groups, columns=columns))
-    if "iteration" not in frame.columns:
-        frame = frame.with_columns(pl.lit(0, dtype=pl.Int64).alias("iteration"))
-    out = {}
-    for (it,), part in frame.group_by("iteration"):
-        counts = part.group_by("observation").len()
-        out[int(it)] = count_terms(counts["observation"].to_list(), counts["len"].to_numpy())[0]
-    return out
-
-
-def fit_run_stats(files: list[Path] | list[str], max_features: int, executor: Executor | None = None,
-                  rows_per_unit: int = DEFAULT_ROWS_PER_BATCH,
-                  location: RunLocation | None = None) -> dict[int, TfidfStats]:
-    """TF-IDF statistics per iteration over a whole run, streaming row groups (pass 1). ``location``:
-    the filesystem the ``files`` are on (``None``: local paths)."""
-    units = []
-    for f in files:
-        meta = (location.parquet_file(str(f)) if location is not None else pq.ParquetFile(f)).metadata
-        current, rows = [], 0
-        for i in range(meta.num_row_groups):
-            current.append(i)
-            rows += meta.row_group(i).num_rows
-            if rows >= rows_per_unit:
-                units.append((str(f), current, location))
-                current, rows = [], 0
-        if current:
-            units.append((str(f), current, location))
-    results = (executor.map(_count_unit, *zip(*units)) if executor and units
-               else (_count_unit(f, rg, loc) for f, rg, loc in units))
-    merged: dict[int, TermCounts] = {}
-    for part in results:
-        for it, counts in part.items():
-            merged[it] = merge_counts([merged[it], counts]) if it in merged else counts
-    return {it: TfidfStats.from_counts(c, max_features) for it, c in merged.items()}
-
-
-def _output_schema(table: pa.Table, template: pa.Schema) -> pa.Schema:
-    fields = []
-    for field in table.schema:
-        if field.name in template.names:
-            fields.append(template.field(field.name))
-        elif field.name in ("return_to_go", "adv_episode", "adv_step", "advantage"):
-            fields.append(pa.field(field.name, pa.float32()))
-        else:
-            fields.append(field)
-    return pa.schema(fields)
+from .registry import Method, make_config, runs_in_workers
+from .runs import (  # noqa: F401  (re-exported: stream.fit_run_stats etc. were public here)
+    DEFAULT_ROWS_PER_BATCH,
+    copy_run_files,
+    fit_run_stats,
+    output_schema,
+    prepare_output,
+    run_files,
+    run_location_files,
+)
 
 
 def _scan(location: RunLocation | None, path) -> pl.LazyFrame:
@@ -127,50 +64,17 @@ def read_groups(files: list[str], file_indices: list[int], groups: list[str],
     return lazy.filter(pl.col("group_id").is_in(groups)).collect()
 
 
-def _score_batch(files: list[str], units: list[int], groups: list[str], method: str, cfg: Any,
+def _score_batch(files: list[str], units: list[int], groups: list[str], method: Method, cfg: Any,
                  stats: Mapping | None, out: RunLocation, name: str, metadata: dict[bytes, bytes],
                  template: pa.Schema, where: str, location: RunLocation | None = None) -> int:
     """Pass 2 worker: read whole groups, score, write part ``name`` of ``out`` atomically (temporary name,
     then rename / move); returns the row count."""
     frame = read_groups(files, units, groups, location)
-    scored = score_rows(frame, METHODS[method], cfg, stats, where=where)
+    scored = score_rows(frame, method, cfg, stats, where=where)
     table = scored.to_arrow()
-    table = table.cast(_output_schema(table, template)).replace_schema_metadata(metadata)
+    table = table.cast(output_schema(table, template)).replace_schema_metadata(metadata)
     out.write_table(name, table, compression="zstd")
     return table.num_rows
-
-
-def _same_folder(a: RunLocation, b: RunLocation) -> bool:
-    if a.is_local and b.is_local:
-        return Path(a.path).resolve() == Path(b.path).resolve()
-    return not a.is_local and not b.is_local and a.filesystem.equals(b.filesystem) and a.path == b.path
-
-
-def prepare_output(run: RunLocation, out: RunLocation) -> RunLocation | None:
-    """Check ``out`` is neither the run folder nor holds parts, create it; return the run's folder
-    (``None`` when ``run`` is one file)."""
-    folder = run if run.is_dir() else None
-    parent = folder or (RunLocation(str(Path(run.path).parent)) if run.is_local else
-                        RunLocation(run.path.rpartition("/")[0], run.filesystem, str(run).rpartition("/")[0]))
-    if _same_folder(out, parent):
-        raise ValueError(f"--out {out} is the input run folder; write the scored copy elsewhere")
-    if out.glob("part-*.parquet"):
-        raise ValueError(f"{out} already holds part files; choose an empty output folder")
-    out.make_dirs()
-    return folder
-
-
-def copy_run_files(folder: RunLocation | None, out: RunLocation) -> None:
-    """Copy ``manifest.json`` and the failures files of the input run folder into ``out``."""
-    if folder is None:
-        return
-    names = ["manifest.json"] + [Path(p).name for p in folder.glob(FAILURES_GLOB)]
-    for name in names:
-        if folder.exists(name):
-            if folder.is_local and out.is_local:
-                shutil.copy2(Path(folder.path) / name, Path(out.path) / name)
-            else:
-                folder.copy_into(out, name)
 
 
 def score_run(run: RunLike, out: RunLike, method: str = "proxmo", *,
@@ -182,10 +86,10 @@ def score_run(run: RunLike, out: RunLike, method: str = "proxmo", *,
     the input's ``proxmo.run`` metadata plus ``proxmo.credit`` (method and resolved parameters, JSON).
     The numbers equal ``score(read_log(run), method, **config)``. Returns a summary dict. ``run`` and
     ``out`` are local paths or pyarrow filesystem locations (``file://``, ``s3://``, ``(FileSystem, path)``).
-    ``backend="ray"`` scores with Ray Data on the cluster at ``address`` (``credit_ray.score_run_ray``).
+    ``backend="ray"`` scores with Ray Data on the cluster at ``address`` (``credit.ray_scorer.score_run_ray``).
     """
     if backend == "ray":
-        from proxmo_analysis.credit_ray import score_run_ray  # lazy: the local path never imports ray
+        from .ray_scorer import score_run_ray  # lazy: the local path never imports ray
 
         return score_run_ray(run, out, method, address=address, **config)
     if backend != "local":
@@ -209,9 +113,8 @@ def score_run(run: RunLike, out: RunLike, method: str = "proxmo", *,
     batches = pack_groups(sizes["n"].to_list(), rows_per_batch)
     names = sizes["group_id"].to_list()
 
-    # spawned workers know only the built-in registry; a method registered at run time stays in-process
-    builtin = m.name in ("grpo", "grpo_mean", "rloo", "gigpo", "proxmo") and METHODS[m.name] is m
-    executor = pool(workers) if workers > 1 and builtin else None
+    # workers get the Method pickled; one that cannot travel (lambdas, a notebook's __main__) stays in-process
+    executor = pool(workers) if workers > 1 and runs_in_workers(m) else None
     try:
         stats = (fit_run_stats(files, cfg.max_features, executor, location=location)
                  if m.uses_tfidf_batch(cfg) else None)
@@ -219,7 +122,7 @@ def score_run(run: RunLike, out: RunLike, method: str = "proxmo", *,
         for k, batch in enumerate(batches):
             groups = [names[g] for g in batch]
             units = sorted({u for g in groups for u in units_of[g]})
-            args = ([str(f) for f in files], units, groups, m.name, cfg, stats, out, f"part-{k:05d}.parquet",
+            args = ([str(f) for f in files], units, groups, m, cfg, stats, out, f"part-{k:05d}.parquet",
                     metadata, template, f"{run_loc} (group batch {k})", location)
             jobs.append(executor.submit(_score_batch, *args) if executor else _score_batch(*args))
         rows = [j.result() if executor else j for j in jobs]

@@ -39,6 +39,7 @@ from typing import Any, Callable, Sequence
 
 import ray
 
+from proxmo_envs.ray_session import connect, on_release
 from proxmo_envs.trajlog.fs import RunLocation, resolve_location
 from proxmo_envs.trajlog.schema import FAILURES_NAME
 from proxmo_envs.trajlog.writer import TMP_PREFIX
@@ -186,18 +187,6 @@ class RolloutWorkerImpl:
 _POOL: dict[str, list] = {}  # Ray job id -> actor handles, reused by every rollout of this process
 
 
-def connect(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Join the cluster at ``address``, or start a local Ray with ``num_cpus`` CPUs; no-op when connected."""
-    if ray.is_initialized():
-        return
-    import logging
-
-    if address:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-    else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
-
-
 def worker_pool(n: int) -> list:
     """``n`` ``RolloutWorker`` actors of this Ray session, created on first need and then reused.
 
@@ -229,6 +218,9 @@ def shutdown_workers() -> int:
     for actor in pool:
         ray.kill(actor, no_restart=True)
     return len(pool)
+
+
+on_release(shutdown_workers)  # the Ray scorer frees these CPUs before scheduling Ray Data tasks
 
 
 # ---- what a dead job left behind ----------------------------------------------------------------

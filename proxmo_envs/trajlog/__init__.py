@@ -25,7 +25,7 @@ from .schema import (
     RUN_METADATA_KEY,
     SCHEMA_VERSION,
 )
-from .writer import PartWriter, atomic_write_json, read_run_metadata
+from .writer import PartWriter, atomic_write_json
 
 __all__ = [
     "TrajectoryRecorder",
@@ -34,7 +34,6 @@ __all__ = [
     "OPTIONS_KEY",
     "PartWriter",
     "atomic_write_json",
-    "read_run_metadata",
     "LOG_SCHEMA",
     "REQUIRED_COLUMNS",
     "NULLABLE_COLUMNS",

@@ -20,7 +20,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .fs import TMP_PREFIX, RunLike, RunLocation, resolve_location
 from .schema import LOG_SCHEMA, REQUIRED_COLUMNS, RUN_METADATA_KEY, schema_with_metadata
@@ -201,13 +200,6 @@ def remove_stale_temporaries(out_dir: RunLike) -> list[Path]:
     return [Path(p) for p in resolve_location(out_dir).remove_temporaries()]
 
 
-def read_run_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``proxmo.run`` metadata of one Parquet file (``{}`` when it has none)."""
-    meta = pq.read_schema(path).metadata or {}
-    raw = meta.get(RUN_METADATA_KEY.encode())
-    return json.loads(raw) if raw else {}
-
-
 __all__ = [
     "DEFAULT_ROWS_PER_PART",
     "DEFAULT_BYTES_PER_PART",
@@ -216,5 +208,4 @@ __all__ = [
     "atomic_write_json",
     "episode_table",
     "remove_stale_temporaries",
-    "read_run_metadata",
 ]

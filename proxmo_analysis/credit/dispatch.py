@@ -1,0 +1,59 @@
+"""Scoring whole task groups with a registered method: rows in, the four credit columns out.
+
+``score_rows`` is the one place a DataFrame meets a method's function; ``score`` (in memory), the
+process-pool scorers and the Ray scorer all call it on whole task groups.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+import numpy as np
+import polars as pl
+
+from .frame import ADDED_COLUMNS, StepRows, prepare_rows
+from .registry import Method
+from .returns import Credit
+
+
+def needs_invalid(cfg: Any) -> bool:
+    return bool(getattr(cfg, "invalid_penalty", 0.0))
+
+
+def credit_metadata(method: str, cfg: Any) -> str:
+    """The ``proxmo.credit`` JSON: method name and every resolved parameter."""
+    return json.dumps({"method": method, "params": cfg.to_dict()}, sort_keys=True)
+
+
+def prepare(df: pl.DataFrame, m: Method, cfg: Any, where: str = "input") -> tuple[StepRows, np.ndarray]:
+    return prepare_rows(df, need_observation=m.needs_observation(cfg), need_won=m.needs_won(cfg),
+                        need_invalid=needs_invalid(cfg), where=where)
+
+
+def attach(df: pl.DataFrame, credit: Credit, order: np.ndarray) -> pl.DataFrame:
+    """``df`` with the four credit columns (float32) in input row order; other columns untouched."""
+    values = {
+        "return_to_go": credit.return_to_go, "adv_episode": credit.adv_episode,
+        "adv_step": credit.adv_step, "advantage": credit.advantage,
+    }
+    identity = bool(np.all(order == np.arange(len(order))))
+    if not identity:
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+    new = [pl.Series(name, (values[name] if identity else values[name][inverse]).astype(np.float32))
+           for name in ADDED_COLUMNS]
+    return df.drop([c for c in ADDED_COLUMNS if c in df.columns]).with_columns(new)
+
+
+def score_rows(df: pl.DataFrame, m: Method, cfg: Any, stats: Mapping | None = None,
+               where: str = "input") -> pl.DataFrame:
+    """Score whole task groups of ``df`` (stats: TF-IDF per iteration when fitted elsewhere)."""
+    rows, order = prepare(df, m, cfg, where)
+    if rows.n_rows == 0:
+        empty = np.zeros(0)
+        return attach(df, Credit(empty, empty, empty), order)
+    return attach(df, m.run(rows, cfg, stats), order)
+
+
+__all__ = ["attach", "credit_metadata", "needs_invalid", "prepare", "score_rows"]
