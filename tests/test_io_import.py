@@ -107,3 +107,17 @@ def test_observation_field_and_existing_out(tmp_path, capsys):
     assert "already exists and is not an empty folder" in capsys.readouterr().err
     assert main(["import", "jsonl", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "r2")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_rendered_prompts_are_stripped_to_the_bare_observation(tmp_path):
+    from proxmo_envs import text
+
+    src = verl_agent_dump(tmp_path / "dump.jsonl")
+    rows = [json.loads(t) for t in src.read_text().splitlines()]
+    for r in rows:  # the prompt an adapter showed: the text protocol around the observation
+        r["input"] = text.render(r["anchor_obs"], {"task": "find the room", "admissible_actions": ["look", "wait"]})
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    import_rollouts("verl-agent", src, tmp_path / "run", observation_field="input")
+    df = read_log(tmp_path / "run").sort("group_id", "rollout_index", "step")
+    assert df["observation"].to_list() == [o for _, _, steps, _ in EPISODES for o, _ in steps]
+    assert df["admissible_actions"].to_list() == [["look", "wait"]] * 8

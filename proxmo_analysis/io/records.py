@@ -1,6 +1,7 @@
 """What every importer produces: whole episodes, checked, written as a run folder all at once or not at all.
 
-An importer reads a foreign file and yields ``Episode``s; ``write_run`` turns them into a run folder of the
+An importer reads a foreign file and yields ``Episode``s; ``write_run`` strips prompts rendered with the
+text protocol (``proxmo_envs.text``) down to the bare observation and turns them into a run folder of the
 trajectory-log schema (``proxmo_envs.trajlog``) through the project's own ``PartWriter``. It writes into a
 hidden sibling folder and renames it to ``--out`` only after every episode was written and ``read_log``'s
 validation passed, so a malformed line anywhere in the input leaves nothing behind.
@@ -211,6 +212,33 @@ def number_rollouts(episodes: Iterable[Episode], source: str) -> Iterator[Episod
         yield ep
 
 
+def strip_rendered(episodes: Iterable[Episode], source: str) -> Iterator[Episode]:
+    """Keep the bare environment observation for GiGPO/PSA: an observation that is a prompt rendered with
+    the text protocol (``proxmo_envs.text.render``, as the TRL/SkyRL/verifiers adapters show it) becomes
+    the observation inside it, and its admissible-action block fills ``admissible_actions`` when the
+    source had none."""
+    from proxmo_envs import text
+
+    for ep in episodes:
+        if any(text.is_rendered(o) for o in ep.observations):
+            observations, admissible = [], []
+            for k, o in enumerate(ep.observations):
+                if not text.is_rendered(o):
+                    observations.append(o)
+                    admissible.append([])
+                    continue
+                try:
+                    r = text.unrender(o)
+                except ValueError as err:
+                    raise InputError(ep.path or source, ep.line, "observation", f"step {k}: {err}") from None
+                observations.append(r.observation)
+                admissible.append(list(r.admissible))
+            ep.observations = observations
+            if not ep.admissible_actions or not any(ep.admissible_actions):
+                ep.admissible_actions = admissible
+        yield ep
+
+
 def write_run(episodes: Iterable[Episode], out: str | os.PathLike[str], *, env_id: str, source: str,
               fmt: str, run_id: str | None = None, extra_manifest: Mapping[str, Any] | None = None,
               rows_per_part: int = 4096) -> dict[str, Any]:
@@ -235,7 +263,7 @@ def write_run(episodes: Iterable[Episode], out: str | os.PathLike[str], *, env_i
     try:
         with PartWriter(staging, run_metadata=metadata, prefix="import", rows_per_part=rows_per_part,
                         background=False) as writer:
-            for ep in number_rollouts(episodes, source):
+            for ep in number_rollouts(strip_rendered(episodes, source), source):
                 groups.add(ep.group_id)
                 writer.add_episode(episode_columns(ep, run_id, env_id))
         if writer.episodes_written == 0:
@@ -255,4 +283,4 @@ def write_run(episodes: Iterable[Episode], out: str | os.PathLike[str], *, env_i
 
 
 __all__ = ["InputError", "Episode", "Line", "read_jsonl", "get_path", "episode_columns", "write_run",
-           "number_rollouts", "check_number"]
+           "number_rollouts", "check_number", "strip_rendered"]
