@@ -42,20 +42,21 @@ def reference_vectors_dir(shared_dir: Path) -> Path:
     return d
 
 
-def _small_rollout(out: Path, env: str, max_steps: int) -> Path:
-    """A small real run (2 tasks x 4 random episodes) of ``env``, for the import/export/show tests."""
+def _small_rollout(out: Path, env: str, max_steps: int, policy: str) -> Path:
+    """A small real run (2 tasks x 4 episodes, wins and losses) of ``env``, for the import/export/show tests."""
     from proxmo_analysis.cli import main
 
-    assert main(["rollout", "--env", env, "--tasks", "2", "--group-size", "4", "--policy", "random",
+    assert main(["rollout", "--env", env, "--tasks", "2", "--group-size", "4", "--policy", policy,
                  "--max-steps", str(max_steps), "--out", str(out), "--no-progress"]) == 0
     return out
 
 
 @pytest.fixture(scope="session")
 def webshop_run(tmp_path_factory) -> Path:
-    return _small_rollout(tmp_path_factory.mktemp("runs") / "webshop", "proxmo/WebShop-v0", 6)
+    return _small_rollout(tmp_path_factory.mktemp("runs") / "webshop", "proxmo/WebShop-v0", 8, "io_fixtures:NoisyOracle")
 
 
 @pytest.fixture(scope="session")
 def alfworld_run(tmp_path_factory) -> Path:
-    return _small_rollout(tmp_path_factory.mktemp("runs") / "alfworld", "proxmo/ALFWorld-v0", 8)
+    return _small_rollout(tmp_path_factory.mktemp("runs") / "alfworld", "proxmo/ALFWorld-v0", 8,
+                         "proxmo_envs.rollout.policies:NoisyWalkthroughPolicy")

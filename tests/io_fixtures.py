@@ -95,3 +95,26 @@ def generic_steps(path: Path) -> Path:
 
 WRITERS = {"verifiers": verifiers_traces, "nemo-gym": nemo_gym_rollouts, "verl-agent": verl_agent_dump,
            "jsonl": generic_steps}
+
+
+class NoisyOracle:
+    """WebShop's oracle with a random admissible action 40% of the time: a run with wins and losses
+    (importable as ``io_fixtures:NoisyOracle`` for ``proxmo rollout --policy``)."""
+
+    def __init__(self) -> None:
+        from proxmo_envs.rollout.policies import OraclePolicy, RandomPolicy
+
+        self.oracle, self.random = OraclePolicy(), RandomPolicy()
+        self.reset()
+
+    def reset(self, seed=None) -> None:
+        import numpy as np
+
+        self.rng = np.random.default_rng(seed)
+        self.oracle.reset(seed)
+        self.random.reset(seed)
+
+    def __call__(self, observation, info):
+        if self.rng.random() < 0.4:
+            return self.random(observation, info)
+        return self.oracle(observation, info)
