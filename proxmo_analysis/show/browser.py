@@ -50,9 +50,10 @@ class Browser:
         self._from_chrome, from_chrome_w = os.pipe()
         args = [exe, *FLAGS, f"--user-data-dir={self._profile}", f"--window-size={width},{height}",
                 "--remote-debugging-pipe", "about:blank"]
-        # the shell puts the two pipe ends on descriptors 3 and 4, where Chromium expects them
+        # bash puts the two pipe ends on descriptors 3 and 4, where Chromium expects them (bash, not sh:
+        # dash cannot redirect from descriptors above 9, which the pipes get inside pytest)
         script = f'exec "$@" 3<&{to_chrome_r} 4>&{from_chrome_w}'
-        self._proc = subprocess.Popen(["sh", "-c", script, "sh", *args], pass_fds=(to_chrome_r, from_chrome_w),
+        self._proc = subprocess.Popen(["bash", "-c", script, "bash", *args], pass_fds=(to_chrome_r, from_chrome_w),
                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_chrome_r)
         os.close(from_chrome_w)
