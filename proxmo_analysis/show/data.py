@@ -31,13 +31,29 @@ DEFAULT_METHODS = ("grpo", "gigpo", "proxmo")
 
 def check_methods(methods: Sequence[str]) -> list[str]:
     """The method names, validated against the credit-method registry."""
-    from proxmo_analysis.credit.score import METHODS
+    from proxmo_analysis.credit.registry import METHODS
 
     names = [m.strip() for m in methods if m.strip()]
     bad = [m for m in names if m not in METHODS]
     if bad or not names:
-        raise ValueError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(sorted(METHODS))}")
+        raise ValueError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(METHODS)}")
     return names
+
+
+#: page colours for methods whose registry colour is matplotlib's cycle (``C0``..``C9``)
+_CYCLE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def method_styles(methods: Sequence[str]) -> list[dict[str, str]]:
+    """Name, label and colour of each method, from the credit-method registry."""
+    from proxmo_analysis.credit import registry
+
+    out = []
+    for k, m in enumerate(methods):
+        c = registry.color(m, k)
+        out.append({"name": m, "label": registry.label(m),
+                    "color": _CYCLE[int(c[1:]) % 10] if c.startswith("C") and c[1:].isdigit() else c})
+    return out
 
 
 def _psa_config():
@@ -157,6 +173,7 @@ def page_data(df: pl.DataFrame, methods: Sequence[str] = DEFAULT_METHODS, groups
         "run": {"name": run_name, "env_id": df["env_id"][0] if df.height else "", "rows": df.height,
                 "groups": summaries.height, "episodes": df["episode_id"].n_unique()},
         "methods": methods,
+        "styles": method_styles(methods),
         "psa": {"tau": cfg.tau, "candidates": cfg.candidates, "similarity": "tfidf", "tfidf_scope": cfg.tfidf_scope},
         "groups": [{"id": r["group_id"], "task": r["task_id"], "n": r["n"], "wins": r["wins"], "rows": r["rows"]}
                    for r in summaries.filter(pl.col("group_id").is_in(chosen)).iter_rows(named=True)],

@@ -2,7 +2,8 @@
 (function () {
   "use strict";
   var D = JSON.parse(document.getElementById("proxmo-data").textContent);
-  var METHODS = D.methods, COLORS = ["#2f6fdb", "#d9822b", "#2e9e5b", "#8e44ad", "#c0392b", "#16a085"];
+  var METHODS = D.methods, COLORS = D.styles.map(function (s) { return s.color; });
+  var LABELS = D.styles.map(function (s) { return s.label; });
   var CHUNK = 40;            // step rows rendered at a time (lazy: more on scroll)
   var SHORT = 90;            // characters of an observation shown before a click
   var state = { gid: null, rendered: 0, sel: null, scale: [] };
@@ -57,8 +58,8 @@
     var b = el("div", "bar"), tr = el("div", "track"), f = el("div", "fill");
     var w = Math.min(50, 50 * Math.abs(v) / state.scale[k]);
     f.style.width = w + "%"; f.style.left = (v >= 0 ? 50 : 50 - w) + "%";
-    f.style.background = v >= 0 ? COLORS[k % COLORS.length] : "#c9463d";
-    tr.appendChild(f); b.appendChild(el("span", "m", METHODS[k])); b.appendChild(tr); b.appendChild(el("span", "v", fmt(v)));
+    f.style.background = COLORS[k]; f.style.opacity = v >= 0 ? "1" : "0.45";
+    tr.appendChild(f); b.appendChild(el("span", "m", LABELS[k])); b.appendChild(tr); b.appendChild(el("span", "v", fmt(v)));
     return b;
   }
 
@@ -108,7 +109,7 @@
     p.appendChild(el("h2", null, "Trajectory #" + T[ti].rollout_index + ", step " + si));
     p.appendChild(el("div", "act", s[1]));
     p.appendChild(el("div", "obs full", s[0]));
-    p.appendChild(el("div", "hint", "return-to-go R = " + s[3].toFixed(4) + " \u00b7 " + METHODS.map(function (m, k) { return m + " " + fmt(s[4 + k]); }).join(" \u00b7 ")));
+    p.appendChild(el("div", "hint", "return-to-go R = " + s[3].toFixed(4) + " \u00b7 " + METHODS.map(function (m, k) { return LABELS[k] + " " + fmt(s[4 + k]); }).join(" \u00b7 ")));
     var psa = G.psa[ti + ":" + si];
     p.appendChild(el("h3", null, "PSA neighbours (\u03c4 = " + D.psa.tau + ", " + D.psa.candidates + ")"));
     var tab = el("table", "psa"); tab.id = "psa-table";
@@ -147,11 +148,10 @@
   function legend() {
     var lg = $("legend");
     METHODS.forEach(function (m, k) {
-      var s = el("span"); var sw = el("span", "sw"); sw.style.background = COLORS[k % COLORS.length];
-      s.appendChild(sw); s.appendChild(document.createTextNode(m + " advantage")); lg.appendChild(s);
+      var s = el("span"); var sw = el("span", "sw"); sw.style.background = COLORS[k];
+      s.appendChild(sw); s.appendChild(document.createTextNode(LABELS[k] + " advantage")); lg.appendChild(s);
     });
-    var neg = el("span"); var sw = el("span", "sw"); sw.style.background = "#c9463d"; neg.appendChild(sw); neg.appendChild(document.createTextNode("negative")); lg.appendChild(neg);
-    lg.appendChild(el("span", null, "bars are scaled per method to the group's largest |advantage|; click an observation for its full text, a step for its PSA weights"));
+    lg.appendChild(el("span", null, "bars grow right of the centre line for a positive advantage, left (paler) for a negative one, scaled per method to the group's largest |advantage|; click an observation for its full text, a step for its PSA weights"));
   }
 
   $("sortby").addEventListener("change", fillPicker);
