@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from proxmo_analysis.errors import InputError
 from proxmo_analysis.policy.config import PPOConfig
 
 #: The split each known env trains and evaluates on (ALFWorld: evaluation on unseen rooms).
@@ -98,19 +99,45 @@ class TrainConfig:
     init_from: str | None = None
 
     def __post_init__(self) -> None:
+        """Every setting is checked here, before any folder, env or rollout exists (one InputError)."""
+        from proxmo_analysis.checks import check_choice, check_int, check_number
+
         if isinstance(self.ppo, dict):
             self.ppo = PPOConfig(**self.ppo)
-        if self.reward not in REWARDS:
-            raise ValueError(f"TrainConfig.reward must be one of {REWARDS}, got {self.reward!r}")
-        from proxmo_analysis.credit.registry import get_method
+        if not isinstance(self.ppo, PPOConfig):
+            raise InputError(f"TrainConfig.ppo must be a PPOConfig, got {type(self.ppo).__name__}")
+        check_choice("TrainConfig.reward", self.reward, REWARDS)
+        from proxmo_analysis.credit.registry import get_method, make_config
 
-        get_method(self.method)  # ValueError naming the known methods
-        for name in ("iterations", "tasks", "group_size", "eval_every", "eval_tasks", "workers", "warm_start_games",
-                     "warm_start_epochs"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < (0 if name in ("iterations", "eval_tasks", "warm_start_games",
-                                                                     "warm_start_epochs") else 1):
-                raise ValueError(f"TrainConfig.{name} must be a positive int, got {value!r}")
+        try:
+            get_method(self.method)
+        except ValueError as err:
+            raise InputError(str(err)) from None
+        check_choice("TrainConfig.policy", self.policy, ("scorer", "causal_lm"))
+        check_choice("TrainConfig.backend", self.backend, ("local", "ray"))
+        for name in ("iterations", "eval_tasks", "warm_start_games", "warm_start_epochs"):
+            check_int(f"TrainConfig.{name}", getattr(self, name), low=0)
+        for name in ("tasks", "group_size", "eval_every", "workers"):
+            check_int(f"TrainConfig.{name}", getattr(self, name), low=1)
+        check_int("TrainConfig.seed", self.seed)
+        if self.max_steps is not None:
+            check_int("TrainConfig.max_steps", self.max_steps, low=1)
+        check_number("TrainConfig.warm_start_lr", self.warm_start_lr, low=0.0, strict=True)
+        for name in ("credit", "policy_config", "env_kwargs"):
+            if not isinstance(getattr(self, name), dict):
+                raise InputError(f"TrainConfig.{name} must be a dict, got {getattr(self, name)!r}")
+        if "split" in self.env_kwargs:
+            # split_kwargs() sets the split of each side; a split here would be recorded but never used
+            raise InputError(f"env_kwargs split={self.env_kwargs['split']!r}: set train_split / eval_split "
+                             "(--train-split / --eval-split) instead")
+        # The credit settings are validated now, not after the first rollout (e.g. --credit tau=abc).
+        try:
+            make_config(self.method, self.credit)
+        except (ValueError, TypeError) as err:
+            raise InputError(f"credit settings of {self.method}: {err}") from None
+        from proxmo_analysis.policy.checkpoint import policy_config_of
+
+        policy_config_of(self.policy, self.policy_config)
 
     def split_kwargs(self, which: str) -> dict[str, Any]:
         """gym.make kwargs of the training (``which="train"``) or held-out (``"eval"``) environment."""
@@ -227,6 +254,16 @@ class Trainer:
         self.train_kwargs = config.split_kwargs("train")
         self.eval_kwargs = config.split_kwargs("eval")
         self.train_task_count = _task_count(config.env_id, self.train_kwargs)
+        if config.tasks > self.train_task_count:
+            raise InputError(f"tasks={config.tasks} is more than the {self.train_task_count} tasks of the training "
+                             f"split ({self.train_kwargs})")
+        if config.eval_tasks:
+            eval_count = _task_count(config.env_id, self.eval_kwargs)
+            if config.eval_tasks > eval_count:
+                raise InputError(f"eval_tasks={config.eval_tasks} is more than the {eval_count} tasks of the "
+                                 f"held-out split ({self.eval_kwargs})")
+        if self.out.exists() and not self.out.is_dir():
+            raise InputError(f"out={str(self.out)!r} is a file, not a folder")
         ck_path = self.out / "checkpoints" / CHECKPOINT
         if resume and ck_path.is_file():
             ck = _load_resumable(ck_path, seed=config.seed)

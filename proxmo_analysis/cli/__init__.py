@@ -38,6 +38,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Bad input gets one clear line, not a traceback from deep inside.
         print(f"proxmo {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        # The machine, not the input: a full disk, a read-only or missing folder. One line naming the file.
+        print(f"proxmo {args.command}: error: {describe_os_error(err)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        hint = "; finished work is kept: resume with --resume" if hasattr(args, "resume") else ""
+        print(f"proxmo {args.command}: interrupted{hint}", file=sys.stderr)
+        return 130
+
+
+def describe_os_error(err: OSError) -> str:
+    """``cannot write /x/part-0.parquet: No space left on device`` from an OSError (chained ones: the first)."""
+    while err.__context__ is not None and isinstance(err.__context__, OSError) and err.filename is None:
+        err = err.__context__
+    what = err.strerror or str(err) or type(err).__name__
+    return f"{what}: {err.filename}" if err.filename else what
 
 
 if __name__ == "__main__":  # pragma: no cover

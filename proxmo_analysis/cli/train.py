@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
+from pathlib import Path
 from typing import Any
 
 from proxmo_analysis.cli._training_args import add_ppo_arguments, parse_pairs, ppo_config_from
@@ -64,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from proxmo_analysis.train import TrainConfig, Trainer
+    from proxmo_analysis.train import CHECKPOINT, TrainConfig
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -85,6 +87,20 @@ def run(args: argparse.Namespace) -> int:
         warm_start_epochs=args.warm_start_epochs, init_from=args.init_from,
         rl_on_warm_start_games=args.rl_on_warm_start_games,
     )
+    created = not Path(out).exists()
+    try:
+        return _train(args, config)
+    except Exception:
+        if created and not (Path(out) / "checkpoints" / CHECKPOINT).exists():
+            # Failed before its first checkpoint: nothing here can be resumed, so the folder this command
+            # made goes and the corrected command starts clean.
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _train(args: argparse.Namespace, config) -> int:
+    from proxmo_analysis.train import Trainer
+
     trainer = Trainer(config, resume=args.resume)
     bar = None
     if not args.no_progress:

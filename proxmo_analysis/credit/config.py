@@ -13,6 +13,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from proxmo_analysis.checks import check_bool as _check_bool
+from proxmo_analysis.checks import check_choice as _check_choice
+from proxmo_analysis.checks import check_number as _check_number
+from proxmo_analysis.errors import InputError
+
 Variant = Literal["paper", "reference"]
 StdKind = Literal["population", "sample"]
 EpisodeNorm = Literal["trajectory", "row"]
@@ -26,23 +31,6 @@ PSC_RANGE_DENOMINATOR = 1.0 / (1.0 + math.exp(-1.0)) - 0.5
 def beta_from_target_range(target_range: float) -> float:
     """PSC's beta from the reference code's ``psc_target_range`` (0.05 -> 0.2164)."""
     return target_range / PSC_RANGE_DENOMINATOR
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, choices))}")
-
-
-def _check_number(name: str, value: Any, *, low: float | None = None, strict: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if low is not None and (value <= low if strict else value < low):
-        raise ValueError(f"{name} must be {'>' if strict else '>='} {low}, got {value!r}")
-
-
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 class MethodConfig:
@@ -85,9 +73,7 @@ class ReturnConfig(MethodConfig):
     """subtracted from r_t on rows whose action was invalid (0 offline, 0.1 in the reference setup)"""
 
     def __post_init__(self) -> None:
-        _check_number("gamma", self.gamma, low=0.0)
-        if self.gamma > 1.0:
-            raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
+        _check_number("gamma", self.gamma, low=0.0, high=1.0)
         _check_number("invalid_penalty", self.invalid_penalty)
 
 
@@ -144,7 +130,7 @@ class GiGPOConfig(MethodConfig):
 
     def __post_init__(self) -> None:
         self._resolve()
-        _check_number("gamma", self.gamma, low=0.0)
+        _check_number("gamma", self.gamma, low=0.0, high=1.0)
         _check_number("omega", self.omega)
         _check_bool("normalize_std", self.normalize_std)
         _check_bool("discount_penalty", self.discount_penalty)
@@ -152,7 +138,7 @@ class GiGPOConfig(MethodConfig):
         _check_number("epsilon", self.epsilon, low=0.0)
         _check_choice("episode_norm", self.episode_norm, ("trajectory", "row"))
         if self.reward_scale is not None:
-            _check_number("reward_scale", self.reward_scale)
+            _check_number("reward_scale", self.reward_scale, low=0.0, strict=True)
         _check_number("invalid_penalty", self.invalid_penalty)
 
 
@@ -223,7 +209,7 @@ class ProxMOConfig(MethodConfig):
 
     def __post_init__(self) -> None:
         if self.beta is not None and self.target_range is not None:
-            raise ValueError("give either beta or target_range, not both")
+            raise InputError("give either beta or target_range, not both")
         explicit_beta = self.beta is not None
         self._resolve()
         if not explicit_beta and self.target_range is not None:
@@ -234,7 +220,7 @@ class ProxMOConfig(MethodConfig):
         _check_number("alpha", self.alpha, low=0.0)
         _check_number("beta", self.beta)
         _check_number("tau", self.tau, low=0.0, strict=True)
-        _check_number("gamma", self.gamma, low=0.0)
+        _check_number("gamma", self.gamma, low=0.0, high=1.0)
         _check_number("omega", self.omega)
         for name in ("psc", "psa", "normalize_std", "discount_penalty"):
             _check_bool(name, getattr(self, name))
@@ -243,11 +229,11 @@ class ProxMOConfig(MethodConfig):
         _check_choice("std", self.std, ("population", "sample"))
         _check_number("epsilon", self.epsilon, low=0.0)
         if self.reward_scale is not None:
-            _check_number("reward_scale", self.reward_scale)
+            _check_number("reward_scale", self.reward_scale, low=0.0, strict=True)
         _check_number("invalid_penalty", self.invalid_penalty)
         _check_number("success_threshold", self.success_threshold)
         _check_choice("similarity", self.similarity, ("tfidf", "minilm"))
         _check_choice("tfidf_scope", self.tfidf_scope, ("batch", "group"))
         if isinstance(self.max_features, bool) or not isinstance(self.max_features, int) or self.max_features < 0:
-            raise ValueError(f"max_features must be an int >= 0 (0 = no cap), got {self.max_features!r}")
+            raise InputError(f"max_features must be an int >= 0 (0 = no cap), got {self.max_features!r}")
         _check_number("norm_eps", self.norm_eps, low=0.0)

@@ -12,6 +12,8 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
+from proxmo_analysis.errors import InputError
+
 from .frame import ADDED_COLUMNS, StepRows, prepare_rows
 from .registry import Method
 from .returns import Credit
@@ -53,7 +55,22 @@ def score_rows(df: pl.DataFrame, m: Method, cfg: Any, stats: Mapping | None = No
     if rows.n_rows == 0:
         empty = np.zeros(0)
         return attach(df, Credit(empty, empty, empty), order)
-    return attach(df, m.run(rows, cfg, stats), order)
+    credit = m.run(rows, cfg, stats)
+    check_finite(credit, m.name, cfg)
+    return attach(df, credit, order)
 
 
-__all__ = ["attach", "credit_metadata", "needs_invalid", "prepare", "score_rows"]
+def check_finite(credit: Credit, method: str, cfg: Any) -> None:
+    """Refuse inf/NaN credit before anything is written: finite inputs and settings can still overflow
+    (e.g. ``beta=1e300``), and a log of NaN advantages would train nothing without a word."""
+    for name in ("return_to_go", "adv_episode", "adv_step", "advantage"):
+        values = np.asarray(getattr(credit, name), dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            # float32 is what is written: a value finite in float64 may still overflow there
+            bad = ~np.isfinite(values.astype(np.float32))
+        if bad.any():
+            raise InputError(f"{method} produced {int(bad.sum())} non-finite {name} value(s) of {len(values)} "
+                             f"with {credit_metadata(method, cfg)}; nothing was written; use smaller settings")
+
+
+__all__ = ["attach", "check_finite", "credit_metadata", "needs_invalid", "prepare", "score_rows"]

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import torch
 
+from proxmo_analysis.errors import InputError
 from proxmo_analysis.policy.base import CandidatePolicy
 from proxmo_analysis.policy.context import StepContext
 
@@ -39,6 +40,17 @@ class CausalLMConfig:
     max_observation_chars: int = 2000  # each observation in the prompt is cut to this many characters
     batch_size: int = 16  # (prompt + candidate) sequences per forward pass
     dtype: str = "float32"  # torch dtype the weights are loaded in
+
+    def __post_init__(self) -> None:
+        from proxmo_analysis.checks import check_int
+
+        if not isinstance(self.model_dir, str):
+            raise InputError(f"causal_lm model_dir must be a path string, got {self.model_dir!r}")
+        check_int("causal_lm history_length", self.history_length, low=0)
+        for name in ("max_prompt_tokens", "max_observation_chars", "batch_size"):
+            check_int(f"causal_lm {name}", getattr(self, name), low=1)
+        if not isinstance(self.dtype, str) or not isinstance(getattr(torch, self.dtype, None), torch.dtype):
+            raise InputError(f"causal_lm dtype {self.dtype!r} is not a torch dtype (e.g. float32, bfloat16)")
 
 
 def build_prompt(ctx: StepContext, history_length: int = 2, max_observation_chars: int = 2000) -> str:

@@ -28,26 +28,32 @@ FORMAT = "proxmo-policy/2"
 OLD_FORMATS = ("proxmo-policy/1",)
 
 
-def build_policy(backend: str, config: dict[str, Any] | None = None, seed: int = 0) -> CandidatePolicy:
-    """A fresh policy of ``backend`` ("scorer" or "causal_lm") from its config dict."""
+def policy_config_of(backend: str, config: dict[str, Any] | None = None):
+    """The validated ``ScorerConfig`` / ``CausalLMConfig`` of ``backend`` from a dict (InputError if bad)."""
     config = dict(config or {})
     if backend == "scorer":
-        from proxmo_analysis.policy.scorer import ActionScorer, ScorerConfig
-
-        return ActionScorer(_dataclass_from(ScorerConfig, config, backend), seed=seed)
-    if backend == "causal_lm":
-        from proxmo_analysis.policy.causal_lm import CausalLMConfig, CausalLMPolicy
-
-        return CausalLMPolicy(_dataclass_from(CausalLMConfig, config, backend), seed=seed)
-    raise ValueError(f"unknown policy backend {backend!r}; expected 'scorer' or 'causal_lm'")
-
-
-def _dataclass_from(cls, config: dict, backend: str):
+        from proxmo_analysis.policy.scorer import ScorerConfig as cls
+    elif backend == "causal_lm":
+        from proxmo_analysis.policy.causal_lm import CausalLMConfig as cls
+    else:
+        raise InputError(f"unknown policy backend {backend!r}; expected 'scorer' or 'causal_lm'")
     known = set(cls.__dataclass_fields__)
     unknown = sorted(set(config) - known)
     if unknown:
-        raise ValueError(f"unknown {backend} config key(s) {unknown}; known: {sorted(known)}")
+        raise InputError(f"unknown {backend} config key(s) {unknown}; known: {sorted(known)}")
     return cls(**config)
+
+
+def build_policy(backend: str, config: dict[str, Any] | None = None, seed: int = 0) -> CandidatePolicy:
+    """A fresh policy of ``backend`` ("scorer" or "causal_lm") from its config dict."""
+    cfg = policy_config_of(backend, config)
+    if backend == "scorer":
+        from proxmo_analysis.policy.scorer import ActionScorer
+
+        return ActionScorer(cfg, seed=seed)
+    from proxmo_analysis.policy.causal_lm import CausalLMPolicy
+
+    return CausalLMPolicy(cfg, seed=seed)
 
 
 @dataclass

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from proxmo_analysis.checks import check_choice, check_int, check_number
+
 
 @dataclass
 class PPOConfig:
@@ -20,3 +22,14 @@ class PPOConfig:
     minibatch_size: int = 64  # rows per optimiser step
     seed: int = 0  # shuffling of rows into mini-batches
     missing_behavior: str = "error"  # null behavior_logprob: "error", or "current" (use π_θ's own, ratio 1)
+
+    def __post_init__(self) -> None:
+        check_number("clip_eps", self.clip_eps, low=0.0, strict=True)
+        check_number("kl_coef", self.kl_coef, low=0.0)
+        check_number("entropy_coef", self.entropy_coef)
+        check_number("lr", self.lr, low=0.0, strict=True)
+        check_number("max_grad_norm", self.max_grad_norm, low=0.0, strict=True)
+        check_int("epochs", self.epochs, low=1)
+        check_int("minibatch_size", self.minibatch_size, low=1)
+        check_int("seed", self.seed)
+        check_choice("missing_behavior", self.missing_behavior, ("error", "current"))

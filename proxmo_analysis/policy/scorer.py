@@ -50,6 +50,15 @@ class ScorerConfig:
     overlap_prior: float = 0.0  # initial weight of the goal/candidate word-overlap feature
     init_seed: int = 0  # seed of the weight initialisation
 
+    def __post_init__(self) -> None:
+        from proxmo_analysis.checks import check_choice, check_int, check_number
+
+        check_choice("scorer encoder", self.encoder, ("hashed", "minilm"))
+        for name in ("hidden", "hashed_dim", "hashed_buckets", "max_length"):
+            check_int(f"scorer {name}", getattr(self, name), low=1)
+        check_number("scorer overlap_prior", self.overlap_prior)
+        check_int("scorer init_seed", self.init_seed)
+
 
 def _content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _IGNORED}

@@ -16,6 +16,7 @@ import os
 import pickle
 import queue as queue_mod
 import secrets
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -203,10 +204,17 @@ def rollout(
     env_kwargs = dict(env_kwargs or {})
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    if group_size < 1:
-        raise ValueError(f"group_size must be >= 1, got {group_size}")
+    # Every argument is checked before the run folder (manifest, lock) is created, so a typo leaves nothing
+    # behind that would block the corrected command.
+    for name, value, low in (("workers", workers, 1), ("group_size", group_size, 1), ("rows_per_part", rows_per_part, 1),
+                             ("seed", seed, None), ("iteration", iteration, 0), ("max_steps", max_steps, 1),
+                             ("batch_size", batch_size, 1)):
+        if value is None and name in ("max_steps", "batch_size"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        if low is not None and value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
     try:
         json.dumps(env_kwargs)
     except TypeError as err:
@@ -248,131 +256,154 @@ def rollout(
     }
     if resume and not out.is_dir():
         raise FileNotFoundError(f"{out}: no such run folder, nothing to resume")
+    if out.is_local and Path(out.path).exists() and not Path(out.path).is_dir():
+        raise ValueError(f"{out}: is a file, not a run folder")
+    created = not out.is_dir()
     out.make_dirs()
     # a second rollout on this folder fails here, not later (local folders: remote ones have no flock)
     session_lock = acquire_session(Path(out.path)) if out.is_local else None
     try:
-        if resume:
-            manifest = _read_manifest(out)
-            for key in _RESUME_KEYS:
-                if manifest.get(key) != config[key]:
-                    raise ValueError(
-                        f"{out.display(MANIFEST_NAME)}: cannot resume, {key} differs "
-                        f"(run folder: {manifest.get(key)!r}, now: {config[key]!r})"
-                    )
-            if out.is_local:
-                wait_for_old_workers(Path(out.path))  # a killed runner's workers finish their episode first
-            out.remove_temporaries()
-        else:
-            if out.exists(MANIFEST_NAME) or out.glob(PART_GLOB):
-                raise ValueError(f"{out}: already holds a run; pass resume=True (--resume) or choose another folder")
-            now = _now()
-            manifest = {
-                "schema_version": SCHEMA_VERSION,
-                "run_id": f"{out.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}",
-                **config,
-                "make_id": env_id,
-                "command": recreate_command(config, env_id, out),
-                "env_config": env_config,
-                "seeds": {"seed": int(seed), "rule": SEED_RULE},
-                "package_version": _package_version(),
-                "created_at": now,
-                "sessions": [],
-            }
-        run_id = manifest["run_id"]
-        run_metadata = {
-            "schema_version": SCHEMA_VERSION,
-            "run_id": run_id,
-            "env_id": log_env_id,
-            "env_kwargs": env_kwargs,
-            "env_config": manifest.get("env_config", env_config),
-            "package_version": manifest.get("package_version", _package_version()),
-            "seeds": manifest["seeds"],
-            "group_size": int(group_size),
-            "iteration": int(iteration),
-            "policy": policy_desc,
-            "created_at": manifest["created_at"],
-        }
-
-        specs = plan_episodes(task_list, group_size, seed, iteration, digest)
-        if resume:
-            done = logged_pairs(out)
-            specs = [s for s in specs if (s.task_id, s.rollout_index) not in done]
-
-        session = secrets.token_hex(3)
-        manifest["status"] = "running"
-        manifest["updated_at"] = _now()
-        manifest["sessions"].append(
-            {
-                "session": session,
-                "started_at": manifest["updated_at"],
-                "workers": workers,
-                "backend": backend,
-                "rows_per_part": rows_per_part,
-                "batch_size": batch_size or group_size,
-                "episodes_planned": len(specs),
-            }
-        )
-        out.write_json(MANIFEST_NAME, manifest)
-
-        chunks = split_by_group(specs, workers) if specs else []
-        jobs = [
-            RolloutJob(
-                env_id=env_id,
-                env_kwargs=env_kwargs,
-                policy=policy,
-                episodes=chunk,
-                out=str(out.path) if out.is_local else out,
-                run_id=run_id,
-                iteration=int(iteration),
-                log_env_id=log_env_id,
-                run_metadata=run_metadata,
-                part_prefix=f"{session}-w{k}",
-                rows_per_part=rows_per_part,
-                batch_size=batch_size or group_size,
-                max_steps=max_steps,
-            )
-            for k, chunk in enumerate(chunks)
-        ]
-        total = len(specs)
-        finished = 0
-
-        def on_done(n: int) -> None:
-            nonlocal finished
-            finished += n
-            if progress is not None:
-                progress(finished, total)
-
-        start = time.perf_counter()
-        if backend == "ray":
-            from . import ray_backend  # lazy: the local path never imports ray
-
-            results = ray_backend.run_jobs(jobs, on_done, address=address, workers=workers)
-        elif len(jobs) <= 1:
-            results = [run_episodes(job, progress=on_done) for job in jobs]
-        else:
-            results = _run_workers(jobs, on_done)
-        seconds = time.perf_counter() - start
-
-        session_episodes = sum(r.episodes for r in results)
-        session_steps = sum(r.steps for r in results)
-        manifest["status"] = "complete"
-        manifest["updated_at"] = _now()
-        manifest["sessions"][-1].update(
-            {
-                "finished_at": manifest["updated_at"],
-                "episodes": session_episodes,
-                "failed": sum(r.failed for r in results),
-                "steps": session_steps,
-                "seconds": round(seconds, 3),
-                "retried": sum(getattr(r, "retried", 0) for r in results),
-            }
-        )
-        out.write_json(MANIFEST_NAME, manifest)
-        summary = summarize_run(out, run_id, session_episodes, session_steps, seconds)
-        return ray_backend.summarize(summary, results) if backend == "ray" else summary
+        return _run_session(out, resume, config, env_id, env_config, log_env_id, seed, iteration, group_size,
+                            task_list, digest, workers, backend, rows_per_part, batch_size, env_kwargs, policy,
+                            max_steps, progress, address)
+    except KeyboardInterrupt:
+        # Ctrl-C: the workers are stopped by now; their half-written parts go, complete episodes stay for --resume.
+        out.remove_temporaries()
+        raise
+    except Exception:
+        if created and out.is_local and not out.glob(PART_GLOB):
+            # Nothing was logged: a folder this call made is removed, so the corrected command starts clean.
+            release(session_lock)
+            session_lock = None
+            shutil.rmtree(out.path, ignore_errors=True)
+        raise
     finally:
         release(session_lock)
+
+
+def _run_session(out, resume, config, env_id, env_config, log_env_id, seed, iteration, group_size, task_list,
+                 digest, workers, backend, rows_per_part, batch_size, env_kwargs, policy, max_steps, progress,
+                 address) -> RolloutSummary:
+    """The body of :func:`rollout` once the run folder exists and is locked."""
+    if resume:
+        manifest = _read_manifest(out)
+        for key in _RESUME_KEYS:
+            if manifest.get(key) != config[key]:
+                raise ValueError(
+                    f"{out.display(MANIFEST_NAME)}: cannot resume, {key} differs "
+                    f"(run folder: {manifest.get(key)!r}, now: {config[key]!r})"
+                )
+        if out.is_local:
+            wait_for_old_workers(Path(out.path))  # a killed runner's workers finish their episode first
+        out.remove_temporaries()
+    else:
+        if out.exists(MANIFEST_NAME) or out.glob(PART_GLOB):
+            raise ValueError(f"{out}: already holds a run; pass resume=True (--resume) or choose another folder")
+        now = _now()
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": f"{out.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}",
+            **config,
+            "make_id": env_id,
+            "command": recreate_command(config, env_id, out),
+            "env_config": env_config,
+            "seeds": {"seed": int(seed), "rule": SEED_RULE},
+            "package_version": _package_version(),
+            "created_at": now,
+            "sessions": [],
+        }
+    run_id = manifest["run_id"]
+    run_metadata = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "env_id": log_env_id,
+        "env_kwargs": env_kwargs,
+        "env_config": manifest.get("env_config", env_config),
+        "package_version": manifest.get("package_version", _package_version()),
+        "seeds": manifest["seeds"],
+        "group_size": int(group_size),
+        "iteration": int(iteration),
+        "policy": config["policy"],
+        "created_at": manifest["created_at"],
+    }
+
+    specs = plan_episodes(task_list, group_size, seed, iteration, digest)
+    if resume:
+        done = logged_pairs(out)
+        specs = [s for s in specs if (s.task_id, s.rollout_index) not in done]
+
+    session = secrets.token_hex(3)
+    manifest["status"] = "running"
+    manifest["updated_at"] = _now()
+    manifest["sessions"].append(
+        {
+            "session": session,
+            "started_at": manifest["updated_at"],
+            "workers": workers,
+            "backend": backend,
+            "rows_per_part": rows_per_part,
+            "batch_size": batch_size or group_size,
+            "episodes_planned": len(specs),
+        }
+    )
+    out.write_json(MANIFEST_NAME, manifest)
+
+    chunks = split_by_group(specs, workers) if specs else []
+    jobs = [
+        RolloutJob(
+            env_id=env_id,
+            env_kwargs=env_kwargs,
+            policy=policy,
+            episodes=chunk,
+            out=str(out.path) if out.is_local else out,
+            run_id=run_id,
+            iteration=int(iteration),
+            log_env_id=log_env_id,
+            run_metadata=run_metadata,
+            part_prefix=f"{session}-w{k}",
+            rows_per_part=rows_per_part,
+            batch_size=batch_size or group_size,
+            max_steps=max_steps,
+        )
+        for k, chunk in enumerate(chunks)
+    ]
+    total = len(specs)
+    finished = 0
+
+    def on_done(n: int) -> None:
+        nonlocal finished
+        finished += n
+        if progress is not None:
+            progress(finished, total)
+
+    start = time.perf_counter()
+    if backend == "ray":
+        from . import ray_backend  # lazy: the local path never imports ray
+
+        results = ray_backend.run_jobs(jobs, on_done, address=address, workers=workers)
+    elif len(jobs) <= 1:
+        results = [run_episodes(job, progress=on_done) for job in jobs]
+    else:
+        results = _run_workers(jobs, on_done)
+    seconds = time.perf_counter() - start
+
+    session_episodes = sum(r.episodes for r in results)
+    session_steps = sum(r.steps for r in results)
+    manifest["status"] = "complete"
+    manifest["updated_at"] = _now()
+    manifest["sessions"][-1].update(
+        {
+            "finished_at": manifest["updated_at"],
+            "episodes": session_episodes,
+            "failed": sum(r.failed for r in results),
+            "steps": session_steps,
+            "seconds": round(seconds, 3),
+            "retried": sum(getattr(r, "retried", 0) for r in results),
+        }
+    )
+    out.write_json(MANIFEST_NAME, manifest)
+    summary = summarize_run(out, run_id, session_episodes, session_steps, seconds)
+    return ray_backend.summarize(summary, results) if backend == "ray" else summary
 
 
 __all__ = ["rollout", "SEED_RULE", "resolved_env_config"]

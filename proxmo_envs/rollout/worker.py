@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import signal
 import time
 import traceback
 from collections import deque
@@ -258,6 +259,9 @@ def _run_batched(
 def worker_main(job_bytes: bytes, worker: int, queue: Any, parent_pid: int) -> None:
     """Entry point of a ``spawn`` worker process: run the job (``pickle.dumps`` of a ``RolloutJob``, see the
     runner), report progress and the result on ``queue``."""
+    # Ctrl-C reaches the whole process group: the runner alone handles it (it stops the workers and
+    # removes their temporaries), so a worker does not die mid-write with a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         job = pickle.loads(job_bytes)
         result = run_episodes(job, progress=lambda n: queue.put(("progress", worker, n, None)), parent_pid=parent_pid)

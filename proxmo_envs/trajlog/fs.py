@@ -39,7 +39,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -56,6 +56,23 @@ FAILURES_GLOB = "failures*.jsonl"
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 RunLike = Any  # str | os.PathLike | (pyarrow.fs.FileSystem, str) | RunLocation
+
+
+def local_atomic_write(tmp: str | os.PathLike[str], final: str | os.PathLike[str], fill: Callable[[Any], Any]) -> None:
+    """``fill(fh)`` into the local file ``tmp``, fsync, rename to ``final``. On any failure (a full disk, a
+    read-only folder, Ctrl-C) ``tmp`` is removed, so a failed write leaves neither a torn file nor a temporary."""
+    try:
+        with open(tmp, "wb") as fh:
+            fill(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 @dataclass(frozen=True)
@@ -152,11 +169,7 @@ class RunLocation:
         final = self.join(name)
         tmp = self._tmp_path(name, unique=True)
         if self.is_local:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
+            local_atomic_write(tmp, final, lambda fh: fh.write(data))
             return
         with self.filesystem.open_output_stream(tmp) as fh:  # type: ignore[union-attr]
             fh.write(data)
@@ -172,11 +185,7 @@ class RunLocation:
         final = self.join(name)
         tmp = self._tmp_path(name, unique=False)
         if self.is_local:
-            with open(tmp, "wb") as fh:
-                pq.write_table(table, fh, **parquet_options)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
+            local_atomic_write(tmp, final, lambda fh: pq.write_table(table, fh, **parquet_options))
             return final
         with self.filesystem.open_output_stream(tmp) as fh:  # type: ignore[union-attr]
             pq.write_table(table, fh, **parquet_options)

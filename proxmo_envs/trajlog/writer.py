@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import pyarrow as pa
 
-from .fs import TMP_PREFIX, RunLike, RunLocation, resolve_location
+from .fs import TMP_PREFIX, RunLike, RunLocation, local_atomic_write, resolve_location
 from .schema import LOG_SCHEMA, REQUIRED_COLUMNS, RUN_METADATA_KEY, schema_with_metadata
 
 #: Rows buffered before a part is written. ~10 steps per episode, so a part holds a few hundred
@@ -39,11 +39,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see either the old file or the complete new one."""
     path = Path(path)
     tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{secrets.token_hex(4)}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    local_atomic_write(tmp, path, lambda fh: fh.write(data))
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
