@@ -69,6 +69,7 @@ from typing import Any, Mapping, Sequence
 INVALID_ACTION = "<unparsable reply>"
 FALLBACKS = ("invalid", "reply", "admissible")
 ENV_KINDS = ("auto", "webshop", "alfworld", "generic")
+ANSWER_MODES = ("tag", "tool")
 
 OBS_OPEN, OBS_CLOSE = "<observation>", "</observation>"
 ADM_OPEN, ADM_CLOSE = "<admissible_actions>", "</admissible_actions>"
@@ -101,14 +102,19 @@ class RenderConfig:
     history_length: (observation, action) pairs shown before the current step (2, as in GiGPO/ProxMO).
     max_history_chars: each history observation is cut to this many characters (+ " ..."); None = no cut.
     reasoning: ask for ``<think>...</think>`` before the ``<action>`` block (the papers' format).
+    answer: ``"tag"`` (reply with ``<action>...</action>``) or ``"tool"`` (call the ``act`` tool with the
+        action, for trainers whose environments are tool methods, such as TRL's ``environment_factory``).
     """
 
     env: str = "auto"
     history_length: int = 2
     max_history_chars: int | None = 400
     reasoning: bool = True
+    answer: str = "tag"
 
     def __post_init__(self) -> None:
+        if self.answer not in ANSWER_MODES:
+            raise ValueError(f"RenderConfig.answer must be one of {', '.join(ANSWER_MODES)}, got {self.answer!r}")
         if self.env not in ENV_KINDS:
             raise ValueError(f"RenderConfig.env must be one of {', '.join(ENV_KINDS)}, got {self.env!r}")
         if isinstance(self.history_length, bool) or not isinstance(self.history_length, int) or self.history_length < 0:
@@ -191,7 +197,10 @@ def render(observation: str, info: Mapping[str, Any] | None, history: Sequence[t
     lines += [f"Current observation (step {n + 1}):", OBS_OPEN, observation, OBS_CLOSE,
               ADM_HEADER, ADM_OPEN, *admissible, ADM_CLOSE]
     example = _EXAMPLE[kind]
-    answer = f"Answer with exactly one admissible action inside <action> </action>, e.g. <action>{example}</action>."
+    if cfg.answer == "tool":
+        answer = f'Answer by calling the act tool with exactly one admissible action, e.g. act(action="{example}").'
+    else:
+        answer = f"Answer with exactly one admissible action inside <action> </action>, e.g. <action>{example}</action>."
     if cfg.reasoning:
         answer = "First think about the situation inside <think> </think>. Then a" + answer[1:]
     lines += [_GOAL_HINT[kind], answer]

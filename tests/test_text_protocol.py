@@ -53,6 +53,8 @@ def test_render_layout_and_history_window():
     assert "<think>" in prompt and "e.g. <action>look</action>" in prompt
     plain = render("now", ALFWORLD_INFO, history, RenderConfig(history_length=0, reasoning=False))
     assert "Recent steps" not in plain and "<think>" not in plain
+    tool = render("now", ALFWORLD_INFO, (), RenderConfig(answer="tool"))
+    assert 'calling the act tool' in tool and 'act(action="look")' in tool and "<action>" not in tool
 
 
 def test_env_kind_and_task_from_info_or_observation():
@@ -103,6 +105,8 @@ def test_bad_config_is_one_clear_error():
         RenderConfig(history_length=-1)
     with pytest.raises(ValueError, match="RenderConfig.env"):
         RenderConfig(env="minecraft")
+    with pytest.raises(ValueError, match="RenderConfig.answer"):
+        RenderConfig(answer="json")
     with pytest.raises(ValueError, match="max_history_chars"):
         RenderConfig(max_history_chars=0)
     with pytest.raises(ValueError, match="no line '<observation>'"):
