@@ -21,10 +21,13 @@ ALFWORLD_ID = "proxmo/ALFWorld-v0"
 def _register() -> None:
     # No max_episode_steps here: each env applies its own `max_steps` cap and reports it as
     # `truncated`, so the cap is a kwarg like every other variant (spec env-api.md).
+    # No PassiveEnvChecker either: Gymnasium's checker marks its first reset as checked before calling the
+    # env, so one refused reset (a bad task_index) left it without reset data and every later step raised
+    # "cannot unpack non-iterable NoneType". Both envs pass gymnasium.utils.env_checker.check_env in tests.
     if WEBSHOP_ID not in registry:
-        register(id=WEBSHOP_ID, entry_point="proxmo_envs.webshop.env:WebShopEnv")
+        register(id=WEBSHOP_ID, entry_point="proxmo_envs.webshop.env:WebShopEnv", disable_env_checker=True)
     if ALFWORLD_ID not in registry:
-        register(id=ALFWORLD_ID, entry_point="proxmo_envs.alfworld.env:ALFWorldEnv")
+        register(id=ALFWORLD_ID, entry_point="proxmo_envs.alfworld.env:ALFWorldEnv", disable_env_checker=True)
 
 
 _register()

@@ -95,6 +95,9 @@ class WebShopEnv(gym.Env):
         if options:
             if not isinstance(options, dict):
                 raise TypeError(f"reset options must be a dict, got {type(options).__name__}")
+            unknown = sorted(set(options) - {"goal_index", "task_index"})
+            if unknown:  # a misspelt key would otherwise silently pick a random goal
+                raise ValueError(f"unknown reset option(s) {unknown}; use goal_index or task_index")
             chosen = [options[k] for k in ("goal_index", "task_index") if options.get(k) is not None]
             if chosen:
                 if len(chosen) == 2 and chosen[0] != chosen[1]:
