@@ -3,7 +3,8 @@
 Validation (spec ``trajectory-log.md``) raises ONE ``ValueError`` naming the file, the column and the
 first offending row (0-based, within that file) for: a missing required column, a column of the wrong
 type, a null in a non-nullable column, a trajectory whose ``step`` values are not exactly 0..n-1 (a gap,
-a duplicate, or not starting at 0), and one ``episode_id`` under two ``group_id``s. Rows are never
+a duplicate, or not starting at 0), one ``episode_id`` under two ``group_id``s, and a part whose
+``run_id``/``env_id`` differs from the folder's ``manifest.json`` (unless ``union=True``). Rows are never
 dropped.
 
 ``path`` may be a local path, a ``file://`` URI, any URI ``pyarrow.fs.FileSystem.from_uri`` accepts
@@ -160,12 +161,46 @@ def _check_trajectories(loc: RunLocation, files: list[str], shown: list[str]) ->
         raise ValueError(f"{shown[file_index]}: column {column!r}, {message}")
 
 
-def _validate(path: RunLike) -> tuple[RunLocation, list[str]]:
+#: Keys of a part's ``proxmo.run`` metadata that must equal the folder manifest's: a part of another run
+#: (another seed, another env) dropped into the folder would otherwise be read and scored with it.
+PROVENANCE_KEYS = ("run_id", "env_id")
+
+
+def _check_same_run(loc: RunLocation, files: list[str], shown: list[str]) -> None:
+    """Every part whose ``proxmo.run`` metadata names a run_id/env_id names the manifest's (parts and
+    manifests without those keys, e.g. hand-made logs, are not compared)."""
+    if not loc.is_dir() or not loc.exists(MANIFEST_NAME):
+        return
+    try:
+        manifest = json.loads(loc.read_text(MANIFEST_NAME))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{loc.display(MANIFEST_NAME)}: not valid JSON ({err})") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{loc.display(MANIFEST_NAME)}: not a JSON object")
+    for f, name in zip(files, shown):
+        raw = (_parquet_file(loc, f, name).schema_arrow.metadata or {}).get(RUN_METADATA_KEY.encode())
+        if raw is None:
+            continue
+        try:
+            meta = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ValueError(f"{name}: its {RUN_METADATA_KEY!r} metadata is not valid JSON") from None
+        for key in PROVENANCE_KEYS:
+            if key in manifest and key in meta and meta[key] != manifest[key]:
+                raise ValueError(
+                    f"{name}: belongs to another run ({key} {meta[key]!r}, the folder's {MANIFEST_NAME} says "
+                    f"{manifest[key]!r}); move it out, or read the mix on purpose with read_log(..., union=True)"
+                )
+
+
+def _validate(path: RunLike, union: bool = False) -> tuple[RunLocation, list[str]]:
     loc, files, shown = _located_files(path)
     for f, name in zip(files, shown):
         pf = _parquet_file(loc, f, name)
         _check_schema(name, pf)
         _check_nulls(name, pf)
+    if not union:
+        _check_same_run(loc, files, shown)
     _check_trajectories(loc, files, shown)
     return loc, files
 
@@ -177,7 +212,7 @@ def validate_log(path: RunLike) -> list[Path] | list[str]:
     return [Path(f) for f in files] if loc.is_local else files
 
 
-def read_log(path: RunLike, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
+def read_log(path: RunLike, lazy: bool = False, union: bool = False) -> pl.DataFrame | pl.LazyFrame:
     """Read and validate a trajectory log: a run folder (its ``part-*.parquet``) or one Parquet file.
 
     Args:
@@ -185,6 +220,8 @@ def read_log(path: RunLike, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
             (``s3://bucket/runs/x``, ...), or a ``(pyarrow.fs.FileSystem, path)`` pair.
         lazy: return a ``pl.LazyFrame`` over the files (validation still runs now, reading only the id
             columns and the Parquet statistics) instead of a ``pl.DataFrame``.
+        union: read parts of several runs together. By default a part whose ``run_id`` or ``env_id``
+            differs from the folder's ``manifest.json`` is refused, naming the file.
 
     Returns:
         one row per step, the spec's columns (text as ``pl.String``, ``rollout_index``/``iteration``/
@@ -196,7 +233,7 @@ def read_log(path: RunLike, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
         ValueError: the log breaks the spec; the message names the file, the column and the first
             offending row.
     """
-    loc, files = _validate(path)
+    loc, files = _validate(path, union=union)
     scans = [loc.scan_parquet([f]) for f in files]
     frame = scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")
     return frame if lazy else frame.collect()
