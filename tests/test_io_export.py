@@ -28,3 +28,44 @@ def test_jsonl_round_trip_gives_identical_rows(tmp_path, capsys, webshop_run, al
     before = dest.read_bytes()
     assert main(["export", "jsonl", str(alfworld_run), "--out", str(dest)]) == 2
     assert "already exists" in capsys.readouterr().err and dest.read_bytes() == before
+
+
+def test_hf_datasets_export_reads_back_and_round_trips(tmp_path, capsys, webshop_run):
+    datasets = __import__("pytest").importorskip("datasets")
+    dest = tmp_path / "hf"
+    assert main(["export", "hf", str(webshop_run), "--out", str(dest)]) == 0
+    rows = _rows(webshop_run)
+    dd = datasets.load_from_disk(str(dest))
+    assert list(dd) == ["train"] and dd["train"].num_rows == rows.height
+    assert dd["train"].column_names == list(REQUIRED_COLUMNS)
+    card = (dest / "README.md").read_text()
+    manifest = json.loads((webshop_run / "manifest.json").read_text())
+    assert "| environment | `proxmo/WebShop-v0` |" in card and '"class": "io_fixtures.NoisyOracle"' in card
+    assert json.dumps(manifest["seeds"], sort_keys=True).replace("|", "\\|") in card and "**Reward.**" in card
+    assert f"| size | {rows.height} steps, 8 episodes, 2 task groups |" in card
+    assert main(["import", "hf", str(dest), "--out", str(tmp_path / "back")]) == 0
+    assert _rows(tmp_path / "back").equals(rows)
+    capsys.readouterr()
+
+
+def test_minari_export_reads_back_and_round_trips(tmp_path, capsys, alfworld_run, monkeypatch):
+    minari = __import__("pytest").importorskip("minari")
+    dest = tmp_path / "minari"
+    assert main(["export", "minari", str(alfworld_run), "--out", str(dest)]) == 0
+    rows = _rows(alfworld_run)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(dest))
+    ds = minari.load_dataset("proxmo/alfworld-v0")
+    assert ds.total_episodes == rows["episode_id"].n_unique() and ds.total_steps == rows.height
+    meta = list(ds.storage.get_episode_metadata(range(ds.total_episodes)))
+    ep = next(iter(ds.iterate_episodes()))
+    first = rows.filter(rows["episode_id"] == meta[0]["options"]["episode_id"]).sort("step")
+    assert meta[0]["options"]["group_id"] == first["group_id"][0]
+    assert meta[0]["options"]["rollout_index"] == first["rollout_index"][0]
+    assert list(ep.observations) == first["observation"].to_list() + [""]
+    assert list(ep.actions) == first["action"].to_list()
+    assert sorted(ep.infos) == ["admissible_actions", "behavior_logprob", "invalid_action"]
+    assert json.loads(ep.infos["admissible_actions"][0]) == first["admissible_actions"][0].to_list()
+    monkeypatch.delenv("MINARI_DATASETS_PATH")
+    assert main(["import", "minari", str(dest), "--out", str(tmp_path / "back")]) == 0
+    assert _rows(tmp_path / "back").equals(rows)
+    capsys.readouterr()

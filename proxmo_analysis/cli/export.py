@@ -10,8 +10,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "export", help="export a run folder (generic JSONL, Hugging Face datasets, Minari)",
-        description="Export the step rows of a run folder. jsonl: one step a line with the log's column names "
-                    "(read back by `proxmo import jsonl`).")
+        description="Export the step rows of a run folder. jsonl: one step a line with the log's column names; "
+                    "hf: a Hugging Face DatasetDict saved to disk (datasets.load_from_disk) with a dataset card; "
+                    "minari: a Minari dataset proxmo/<run>-v0 under the Minari root --out (MINARI_DATASETS_PATH). "
+                    "Each is read back by `proxmo import FORMAT` with identical rows. hf and minari need the "
+                    "io extra (pip install 'proxmo[io]').")
     parser.add_argument("format", choices=sorted(EXPORTERS), help="destination format")
     parser.add_argument("run", help="run folder or Parquet file")
     parser.add_argument("--out", required=True, help="destination (file for jsonl, folder otherwise); must not exist")

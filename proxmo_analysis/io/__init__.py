@@ -52,6 +52,24 @@ register_importer(Importer("jsonl", read_generic, "generic JSONL: one step a lin
                            "observation", "jsonl"))
 
 
+def _read_hf(src, **kwargs):  # imported lazily: `datasets` is the optional io extra
+    from .hf import read_hf
+
+    return read_hf(src, **kwargs)
+
+
+def _read_minari(src, **kwargs):
+    from .minari_format import read_minari
+
+    return read_minari(src, **kwargs)
+
+
+register_importer(Importer("hf", _read_hf, "a Hugging Face DatasetDict saved by `proxmo export hf` (io extra)",
+                           "observation", "hf"))
+register_importer(Importer("minari", _read_minari, "a Minari root written by `proxmo export minari` (io extra)",
+                           "observation", "minari"))
+
+
 def get_importer(name: str) -> Importer:
     if name not in IMPORTERS:
         raise ValueError(f"unknown import format {name!r}; known formats: {', '.join(sorted(IMPORTERS))}")
@@ -78,7 +96,20 @@ def import_rollouts(fmt: str, src: str | os.PathLike[str], out: str | os.PathLik
                      extra_manifest={"observation_field": field})
 
 
-EXPORTERS: dict[str, Callable[..., dict[str, Any]]] = {"jsonl": export_jsonl}
+def _export_hf(run, dest):
+    from .hf import export_hf
+
+    return export_hf(run, dest)
+
+
+def _export_minari(run, dest):
+    from .minari_format import export_minari
+
+    return export_minari(run, dest)
+
+
+EXPORTERS: dict[str, Callable[..., dict[str, Any]]] = {"jsonl": export_jsonl, "hf": _export_hf,
+                                                       "minari": _export_minari}
 
 
 def export_run(fmt: str, run: str | os.PathLike[str], dest: str | os.PathLike[str]) -> dict[str, Any]:
