@@ -147,3 +147,23 @@ def test_train_that_fails_before_its_first_checkpoint_removes_the_folder_it_made
     assert main([*TRAIN[:-5], "--out", str(out), "--model-dir", str(tmp_path / "no-model")]) != 0
     capsys.readouterr()
     assert not out.exists()
+
+
+class LoneSurrogateOnce:
+    """Acts with an action holding a lone surrogate (no UTF-8 encoding) in its first episode only."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, observation, info):
+        self.calls += 1
+        return ("\ud800" if self.calls == 1 else "") + info["walkthrough"][0]
+
+
+def test_an_unencodable_action_fails_its_episode_not_the_rollout(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_rollout(out, "--policy", "test_cli_errors:LoneSurrogateOnce")) == 0
+    capsys.readouterr()
+    failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
+    assert len(failures) == 1 and "cannot be logged" in failures[0]["message"]
+    assert read_log(out)["episode_id"].n_unique() == 5

@@ -19,6 +19,18 @@ OPTIONS_KEY = "trajlog"
 EpisodeSink = Callable[[dict[str, list]], None]
 
 
+def _check_text(what: str, text: Any, env_id: str) -> None:
+    """Text the log cannot store (a lone surrogate such as ``"\\ud800"`` has no UTF-8 encoding) fails this
+    step, so the runner records the episode in failures.jsonl and goes on, instead of the part write
+    aborting the whole rollout later."""
+    if isinstance(text, str):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise ValueError(f"{env_id}: the {what} {text[:80]!r} cannot be logged: {err.reason} at "
+                             f"position {err.start} (not valid UTF-8 text)") from None
+
+
 class TrajectoryRecorder(gym.Wrapper):
     """Record each step of ``env`` as one row of the trajectory log.
 
@@ -100,9 +112,11 @@ class TrajectoryRecorder(gym.Wrapper):
             # Gymnasium lets an env be stepped after it ended only through autoreset wrappers, which
             # call reset (recorded); anything else is a misuse of this wrapper.
             raise ValueError("TrajectoryRecorder.step called before reset or after the episode ended")
+        _check_text("action", action, self.env_id)
         obs, reward, terminated, truncated, info = self.env.step(action)
         if not isinstance(obs, str):
             raise TypeError(f"{self.env_id}: step returned a {type(obs).__name__} observation; the log holds text")
+        _check_text("observation", obs, self.env_id)
         self._obs.append(self._last_obs)
         self._adm.append(self._last_admissible)
         self._act.append(action)
