@@ -14,6 +14,13 @@ candidate of the step is still untaken (lets the MLP learn "buy once the goal's 
 MLP's output layer starts at zero and ``w`` at
 ``(overlap_prior, 0, 0)``, so with the default ``overlap_prior = 0`` the untrained policy is uniform over the
 candidates.
+
+**Memory** (``history = k > 0``): like the paper's prompt, which shows the last k observations and actions
+of the episode (verl-agent's ``env.history_length``, 2 in its released ALFWorld and WebShop scripts), the
+scorer reads a window of the last k ``(observation, action)`` pairs: each pair's two text embeddings are
+concatenated, a one-layer GRU runs over the window (oldest first, zero vectors where the episode is
+shorter than k) and its last hidden state ``m`` enters the MLP as one more product ``m⊙c``. With
+``history = 0`` (the default) the scorer is the memoryless one above, parameter for parameter.
 """
 
 from __future__ import annotations
@@ -49,6 +56,11 @@ class ScorerConfig:
     max_length: int = 128  # MiniLM tokens per text
     overlap_prior: float = 0.0  # initial weight of the goal/candidate word-overlap feature
     init_seed: int = 0  # seed of the weight initialisation
+    history: int = 0  # k > 0: a GRU reads the last k (observation, action) pairs (see the module docstring)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.history, bool) or not isinstance(self.history, int) or self.history < 0:
+            raise ValueError(f"ScorerConfig.history must be an int >= 0 (steps of memory), got {self.history!r}")
 
     def __post_init__(self) -> None:
         from proxmo_analysis.checks import check_choice, check_int, check_number
@@ -113,11 +125,18 @@ class ActionScorer(CandidatePolicy):
             raise ValueError(f"ScorerConfig.encoder must be 'minilm' or 'hashed', got {config.encoder!r}")
         d = self.encoder.dim
         g = torch.Generator().manual_seed(config.init_seed)
-        self.mlp = nn.Sequential(nn.Linear(4 * d + N_SCALARS, config.hidden), nn.Tanh(), nn.Linear(config.hidden, 1))
+        parts = 5 if config.history else 4
+        self.mlp = nn.Sequential(nn.Linear(parts * d + N_SCALARS, config.hidden), nn.Tanh(), nn.Linear(config.hidden, 1))
         self.linear = nn.Linear(N_SCALARS, 1, bias=False)
+        if config.history:
+            self.memory = nn.GRU(2 * d, d, batch_first=True)
+            with torch.no_grad():
+                for p in self.memory.parameters():
+                    bound_m = 1.0 / d**0.5
+                    p.copy_((torch.rand(p.shape, generator=g) * 2 - 1) * bound_m)
         with torch.no_grad():
             first = self.mlp[0]
-            bound = 1.0 / (4 * d + N_SCALARS) ** 0.5
+            bound = 1.0 / (parts * d + N_SCALARS) ** 0.5
             first.weight.copy_((torch.rand(first.weight.shape, generator=g) * 2 - 1) * bound)
             first.bias.zero_()
             self.mlp[2].weight.zero_()
@@ -149,8 +168,13 @@ class ActionScorer(CandidatePolicy):
                 texts.append(t)
             return index[t]
 
-        gi, oi, pi, ci, sizes = [], [], [], [], []
+        k_mem = self.config.history
+        gi, oi, pi, ci, sizes, wi = [], [], [], [], [], []
         for ctx in contexts:
+            if k_mem:
+                window = list(ctx.history[-k_mem:])
+                pad = [-1] * (2 * (k_mem - len(window)))
+                wi.append(pad + [ix for o_t, a_t in window for ix in (ref(o_t), ref(a_t))])
             k = len(ctx.candidates)
             sizes.append(k)
             g = ref(ctx.goal)
@@ -163,6 +187,14 @@ class ActionScorer(CandidatePolicy):
         emb = self.encoder(texts)
         g, o, p, c = (emb[torch.tensor(ix, dtype=torch.long)] for ix in (gi, oi, pi, ci))
         scalars = torch.cat([scalar_features(ctx) for ctx in contexts])
-        x = torch.cat([g * c, o * c, p * c, c, scalars], dim=1)
+        feats = [g * c, o * c, p * c, c]
+        if k_mem:
+            # window texts -> (B, k, 2d), padding rows are zero vectors; GRU's last state per context
+            padded = torch.cat([emb, torch.zeros(1, emb.shape[1])])
+            win = padded[torch.tensor(wi, dtype=torch.long)].reshape(len(contexts), k_mem, 2 * emb.shape[1])
+            _, h = self.memory(win)
+            m = h[-1].repeat_interleave(torch.tensor(sizes), dim=0)
+            feats.append(m * c)
+        x = torch.cat([*feats, scalars], dim=1)
         logits = self.mlp(x).squeeze(1) + self.linear(scalars).squeeze(1)
         return list(torch.split(logits, sizes))
