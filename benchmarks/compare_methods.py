@@ -48,6 +48,8 @@ class Budget:
     warm_start_games: int = 0  # behaviour-cloned train walkthroughs before iteration 0 (same for every method)
     lr: float | None = None  # PPO learning rate (None: PPOConfig's default)
     workers: int = 1  # rollout worker processes
+    reward: str = "won"  # the ONE reward of every method: "won" (paper: 10 x won on the last step) or "env"
+    history: int = 2  # scorer memory: last k (observation, action) pairs (verl-agent's history_length); 0 = none
 
 
 #: The README tables' budgets, measured on 2 shared cores: WebShop ~10 min for all 15 runs; ALFWorld ~1.6 h
@@ -56,7 +58,7 @@ class Budget:
 #: 50-step cap of the papers, and the final evaluation). A smaller PPO step than WebShop's: the cloned policy
 #: is peaked, and lr 1e-2 moved sampled log-probabilities by several nats per update (k3 KL in the thousands).
 FULL = {
-    "webshop": Budget("proxmo/WebShop-v0", (0, 1, 2), iterations=20, tasks=16, group_size=8, eval_tasks=100, eval_every=10),
+    "webshop": Budget("proxmo/WebShop-v0", tuple(range(10)), iterations=20, tasks=16, group_size=8, eval_tasks=100, eval_every=10),
     "alfworld": Budget("proxmo/ALFWorld-v0", (0, 1), iterations=8, tasks=8, group_size=8, eval_tasks=66, eval_every=8,
                        max_steps=50, warm_start_games=100, lr=1e-3, workers=2),
 }
@@ -73,7 +75,9 @@ def config_of(budget: Budget, method: str, seed: int, out: Path, **extra):
 
     ppo = PPOConfig() if budget.lr is None else PPOConfig(lr=budget.lr)
     return TrainConfig(
-        env_id=budget.env_id, method=method, iterations=budget.iterations, tasks=budget.tasks,
+        env_id=budget.env_id, method=method, reward=budget.reward,
+        policy_config={"history": budget.history} if budget.history else {},
+        iterations=budget.iterations, tasks=budget.tasks,
         group_size=budget.group_size, eval_every=budget.eval_every, eval_tasks=budget.eval_tasks, seed=seed,
         out=str(out), max_steps=budget.max_steps, warm_start_games=budget.warm_start_games, ppo=ppo,
         workers=budget.workers, **extra,
@@ -234,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="override the budget's warm start (behaviour-cloned train walkthroughs; ALFWorld)")
     ap.add_argument("--lr", type=float, default=None, help="override the budget's PPO learning rate")
     ap.add_argument("--workers", type=int, default=None, help="override the budget's rollout worker processes")
+    ap.add_argument("--reward", choices=("won", "env"), default=None,
+                    help="the one training reward of every method: won (default, the paper's 10 x won on the last "
+                         "step) or env (the env's score as the return; PSC's success indicator stays won)")
+    ap.add_argument("--history", type=int, default=None, help="override the scorer's memory window k (0: none)")
     ap.add_argument("--quick", action="store_true", help="smoke-test budgets (1 seed, 2 iterations)")
     ap.add_argument("--out", default="runs/compare_methods", help="output folder (default: %(default)s)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
@@ -260,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.seeds is not None:
             budget = dataclasses.replace(budget, seeds=tuple(args.seeds))
         overrides = {k: getattr(args, k) for k in ("iterations", "tasks", "group_size", "eval_tasks", "eval_every",
-                                                   "max_steps", "warm_start_games", "lr", "workers")
+                                                   "max_steps", "warm_start_games", "lr", "workers",
+                                                   "reward", "history")
                      if getattr(args, k) is not None}
         budget = dataclasses.replace(budget, **overrides)
         for seed in budget.seeds:
