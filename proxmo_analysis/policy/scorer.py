@@ -59,10 +59,6 @@ class ScorerConfig:
     history: int = 0  # k > 0: a GRU reads the last k (observation, action) pairs (see the module docstring)
 
     def __post_init__(self) -> None:
-        if isinstance(self.history, bool) or not isinstance(self.history, int) or self.history < 0:
-            raise ValueError(f"ScorerConfig.history must be an int >= 0 (steps of memory), got {self.history!r}")
-
-    def __post_init__(self) -> None:
         from proxmo_analysis.checks import check_choice, check_int, check_number
 
         check_choice("scorer encoder", self.encoder, ("hashed", "minilm"))
@@ -70,6 +66,7 @@ class ScorerConfig:
             check_int(f"scorer {name}", getattr(self, name), low=1)
         check_number("scorer overlap_prior", self.overlap_prior)
         check_int("scorer init_seed", self.init_seed)
+        check_int("scorer history", self.history, low=0)
 
 
 def _content_words(text: str) -> set[str]:
