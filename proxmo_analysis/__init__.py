@@ -1,7 +1,7 @@
 """Offline analysis of trajectory logs: reading, credit assignment, policy updates and plots.
 
 ``read_log`` reads a run folder; ``score`` / ``score_run`` re-score it with GRPO, RLOO, GiGPO or ProxMO;
-``proxmo_analysis.train.train(TrainConfig(...))`` runs the rollout → log → credit → PPO loop. The policy and training parts import torch, so they
+``proxmo_analysis.training.train(TrainConfig(...))`` runs the rollout → log → credit → PPO loop. The policy and training parts import torch, so they
 are loaded on first use: ``import proxmo_analysis`` stays cheap.
 """
 
@@ -17,8 +17,8 @@ from .logs import read_log, read_run_metadata
 __version__ = "0.1.0"
 
 _LAZY = {
-    "TrainConfig": ("proxmo_analysis.train", "TrainConfig"),
-    "Trainer": ("proxmo_analysis.train", "Trainer"),
+    "TrainConfig": ("proxmo_analysis.training", "TrainConfig"),
+    "Trainer": ("proxmo_analysis.training", "Trainer"),
     "PPOConfig": ("proxmo_analysis.policy", "PPOConfig"),
     "ppo_update": ("proxmo_analysis.policy", "ppo_update"),
 }

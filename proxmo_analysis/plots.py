@@ -35,6 +35,7 @@ __all__ = [
     "psc_psa_figure",
     "advantage_trajectory_figure",
     "learning_curve_figure",
+    "training_curve_figure",
     "find_training_runs",
     "read_training_runs",
     "comparison_bar_figure",
@@ -377,6 +378,29 @@ def _mean_std(df: pl.DataFrame, by: list[str], value: str, ddof: int) -> pl.Data
             .agg(pl.col(value).mean().alias("mean"), pl.col(value).std(ddof=ddof).fill_null(0.0).alias("std"),
                  pl.len().alias("n"))
             .sort(by))
+
+
+def training_curve_figure(rows: Sequence[Mapping[str, Any]], title: str = "") -> Figure:
+    """One training run's curves: training and held-out success rate (left) and mean task score (right)
+    against the iteration. ``rows``: the run's metrics rows (``train_*`` / ``eval_*`` keys, None or absent
+    where not measured), as ``Trainer.run`` returns them; the trainer saves it as ``learning_curve.png``."""
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, key, what in ((axes[0], "success", "success rate"), (axes[1], "score", "mean task score")):
+        tr = [(r["iteration"], r[f"train_{key}"]) for r in rows if r.get(f"train_{key}") is not None]
+        ev = [(r["iteration"], r[f"eval_{key}"]) for r in rows if r.get(f"eval_{key}") is not None]
+        if tr:
+            ax.plot(*zip(*tr), marker=".", label="training rollouts (sampled)")
+        if ev:
+            ax.plot(*zip(*ev), marker="o", label="held-out (greedy)")
+        ax.set_xlabel("iteration (PPO updates)")
+        ax.set_ylabel(what)
+        ax.set_ylim(-0.02, 1.02)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left")
+    fig.suptitle(title or "training run")
+    return fig
 
 
 def learning_curve_figure(metrics: pl.DataFrame, values: Sequence[str] = ("eval_success", "train_success"),

@@ -81,7 +81,10 @@ def test_trainer_warm_start_is_identical_across_methods_and_recorded(tmp_path):
         cfg = TrainConfig(env_id=ALFWORLD, method=method, iterations=0, tasks=1, group_size=1, eval_tasks=1,
                           seed=5, out=str(tmp_path / method), policy_config=policy_config, max_steps=50,
                           warm_start_games=2, warm_start_epochs=2)
-        trainers.append(Trainer(cfg))
+        trainer = Trainer(cfg)
+        assert trainer.policy is None  # the warm start is the loop's first step, not the constructor's
+        trainer.start_policy()
+        trainers.append(trainer)
     grpo, proxmo = trainers
     assert grpo.warm_start["task_indices"] == proxmo.warm_start["task_indices"] == task_sample(5, 0, 2, grpo.train_task_count)
     for pa, pb in zip(grpo.policy.state_dict().values(), proxmo.policy.state_dict().values()):

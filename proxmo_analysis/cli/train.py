@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from proxmo_analysis.train import CHECKPOINT, TrainConfig
+    from proxmo_analysis.training import CHECKPOINT, TrainConfig
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, config) -> int:
-    from proxmo_analysis.train import Trainer
+    from proxmo_analysis.training import Trainer
 
     trainer = Trainer(config, resume=args.resume)
     bar = None

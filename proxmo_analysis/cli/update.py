@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from proxmo_analysis.logs import read_log
     from proxmo_analysis.policy import build_policy, load_checkpoint, ppo_update, save_checkpoint
     from proxmo_analysis.policy.ppo import make_optimizer
-    from proxmo_analysis.train import assign_credit
+    from proxmo_analysis.training import assign_credit
 
     ck_path = Path(args.checkpoint)
     if ck_path.is_file():
