@@ -24,6 +24,8 @@ def test_jsonl_round_trip_gives_identical_rows(tmp_path, capsys, webshop_run, al
         assert main(["import", "jsonl", str(dest), "--out", str(tmp_path / f"{run.name}-back")]) == 0
         back = _rows(tmp_path / f"{run.name}-back")
         assert back.equals(rows), run.name
+        manifest = json.loads((tmp_path / f"{run.name}-back" / "manifest.json").read_text())
+        assert manifest["env_id"] == rows["env_id"][0] and manifest["imported_from"]["format"] == "jsonl"
     # an existing destination is refused, nothing overwritten
     before = dest.read_bytes()
     assert main(["export", "jsonl", str(alfworld_run), "--out", str(dest)]) == 2

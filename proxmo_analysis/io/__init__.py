@@ -11,6 +11,7 @@ by ``read_log``). ``EXPORTERS`` maps export format names to ``export_*(run, dest
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -82,7 +83,8 @@ def import_rollouts(fmt: str, src: str | os.PathLike[str], out: str | os.PathLik
     """Read ``src`` in format ``fmt`` and write the run folder ``out`` (see ``records.write_run``).
 
     observation_field: the source field holding the bare environment observation (the format's default
-    when None). env_id: written to rows that do not carry their own (default: the format name).
+    when None). env_id: the run's env, written to rows that do not carry their own (default: the first
+    episode's own env_id, else the format name).
     Returns ``{"out", "episodes", "rows", "groups"}``; raises ``InputError`` naming file, line and field.
     """
     importer = get_importer(fmt)
@@ -91,7 +93,11 @@ def import_rollouts(fmt: str, src: str | os.PathLike[str], out: str | os.PathLik
     if not os.path.exists(src):
         raise FileNotFoundError(f"{src}: no such file or folder")
     episodes = importer.read(src, **kwargs)
-    return write_run(episodes, out, env_id=env_id or importer.env_id, source=str(src), fmt=fmt,
+    if env_id is None:  # rows that carry their env (generic JSONL, hf, minari) name the run's env too
+        first = next(episodes, None)
+        env_id = (first.env_id if first is not None else None) or importer.env_id
+        episodes = itertools.chain([first] if first is not None else [], episodes)
+    return write_run(episodes, out, env_id=env_id, source=str(src), fmt=fmt,
                      rows_per_part=rows_per_part,
                      extra_manifest={"observation_field": field})
 

@@ -25,8 +25,8 @@ def _cell(value: Any) -> str:
     return text.replace("|", "\\|")
 
 
-def _card(run: Path, manifest: dict[str, Any], rows: int, episodes: int, groups: int) -> str:
-    env = _cell(manifest.get("env_id") or manifest.get("make_id") or "unknown")
+def _card(run: Path, manifest: dict[str, Any], env_ids: list[str], rows: int, episodes: int, groups: int) -> str:
+    env = _cell(", ".join(env_ids) or "unknown")  # the rows' own: an imported run's manifest names the format
     policy = _cell(manifest.get("policy", "unknown"))
     seeds = _cell(manifest.get("seeds", manifest.get("seed", "not recorded")))
     source = manifest.get("imported_from")
@@ -84,7 +84,8 @@ def export_hf(run: str | os.PathLike[str], dest: str | os.PathLike[str]) -> dict
     dd = datasets.DatasetDict({SPLIT: datasets.Dataset(table)})
     tmp = out.with_name(f".tmp-{out.name}")
     dd.save_to_disk(str(tmp))
-    (tmp / "README.md").write_text(_card(Path(run), manifest, df.height, df["episode_id"].n_unique(),
+    (tmp / "README.md").write_text(_card(Path(run), manifest, sorted(df["env_id"].unique().to_list()),
+                                         df.height, df["episode_id"].n_unique(),
                                          df["group_id"].n_unique()))
     os.replace(tmp, out)
     return {"out": str(out), "rows": df.height, "episodes": df["episode_id"].n_unique()}
