@@ -1,4 +1,9 @@
-"""Shared fixtures: where ../shared is, and skips when it is absent."""
+"""Shared fixtures: where ../shared is, and what happens when it is absent.
+
+A user's ``make test`` without ../shared skips the tests on real data and reference vectors, saying why.
+CI sets ``PROXMO_REQUIRE_SHARED=1`` (``.ci/run``): there a missing ../shared FAILS those tests, because
+checking against that data is what CI exists for, and a silent skip would pass a broken check.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,17 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PROXMO_SHARED", REPO.parent / "shared"))
 
 
+def shared_absent(reason: str) -> None:
+    """Skip with ``reason`` - or fail, when ``PROXMO_REQUIRE_SHARED=1`` (CI)."""
+    if os.environ.get("PROXMO_REQUIRE_SHARED") == "1":
+        pytest.fail(f"PROXMO_REQUIRE_SHARED=1 (CI) but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not SHARED.is_dir():
-        pytest.skip(f"../shared is absent ({SHARED}); tests on real data and reference vectors skip")
+        shared_absent(f"../shared is absent ({SHARED}); tests on real data and reference vectors skip")
     return SHARED
 
 
@@ -22,7 +34,7 @@ def shared_dir() -> Path:
 def webshop_real_dir(shared_dir: Path) -> Path:
     d = shared_dir / "webshop_real"
     if not d.is_dir():
-        pytest.skip(f"real WebShop sample absent ({d})")
+        shared_absent(f"real WebShop sample absent ({d})")
     return d
 
 
@@ -30,7 +42,7 @@ def webshop_real_dir(shared_dir: Path) -> Path:
 def alfworld_real_dir(shared_dir: Path) -> Path:
     d = shared_dir / "alfworld_real"
     if not d.is_dir():
-        pytest.skip(f"real ALFWorld games absent ({d})")
+        shared_absent(f"real ALFWorld games absent ({d})")
     return d
 
 
@@ -38,7 +50,7 @@ def alfworld_real_dir(shared_dir: Path) -> Path:
 def reference_vectors_dir(shared_dir: Path) -> Path:
     d = shared_dir / "vectors" / "reference"
     if not d.is_dir():
-        pytest.skip(f"reference vectors absent ({d})")
+        shared_absent(f"reference vectors absent ({d})")
     return d
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from statistics import mean
 
 SPLIT_CHOICES = ("train", "eval_seen", "eval_unseen", "all")
@@ -24,10 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def summary(split: str, data_dir: str | None) -> dict:
     """Per-split counts by task type, number of rooms and mean walkthrough length."""
-    from proxmo_envs.alfworld.games import SPLITS, load_games, task_type_counts
+    from proxmo_envs.alfworld.games import SPLITS, dataset_splits, load_games, task_type_counts
 
+    splits = SPLITS
+    if split == "all" and data_dir is not None:
+        # a download often holds only some splits (e.g. the validation ones): count those it has
+        splits = tuple(dataset_splits(data_dir)) if os.path.isdir(data_dir) else SPLITS
+        if not splits:
+            raise FileNotFoundError(f"ALFWorld data_dir {data_dir} holds none of the splits {', '.join(SPLITS)} "
+                                    "(expected json_2.1.1/train, valid_seen, valid_unseen)")
     out = {}
-    for s in SPLITS if split == "all" else (split,):
+    for s in splits if split == "all" else (split,):
         games = load_games(s, data_dir)
         lengths = [len(g.walkthrough) for g in games if g.walkthrough]
         out[s] = {

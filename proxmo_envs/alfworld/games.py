@@ -38,20 +38,34 @@ def _check_split(split: str) -> None:
         raise ValueError(f"unknown ALFWorld split {split!r}; expected one of {SPLITS}")
 
 
-def read_jsonl_gz(path: Path) -> list[dict[str, Any]]:
-    """Records of a ``.jsonl.gz`` file; a truncated last line (an interrupted generation run) is skipped."""
+def read_jsonl_gz(path: Path, strict: bool = False) -> list[dict[str, Any]]:
+    """Records of a ``.jsonl.gz`` file.
+
+    ``strict=False`` (the generator resuming its own output): a truncated last line of an interrupted run
+    ends the records. ``strict=True`` (the shipped games): every line must be a JSON object, else one
+    ValueError naming the file and line, so a damaged game file never silently loses games.
+    """
     records = []
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        try:
-            for line in fh:
+    line_no = 0
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
                 try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as err:
+                    if strict:
+                        raise ValueError(f"{path}: line {line_no} is not valid JSON ({err.msg}); the game file "
+                                         "is damaged: reinstall proxmo or regenerate it") from None
                     break
-        except EOFError:
-            pass
+                if strict and not isinstance(rec, dict):
+                    raise ValueError(f"{path}: line {line_no} is not a JSON object")
+                records.append(rec)
+    except (EOFError, OSError, UnicodeDecodeError) as err:
+        if strict:
+            raise ValueError(f"{path}: unreadable after line {line_no} ({type(err).__name__}: {err}); the game "
+                             "file is damaged: reinstall proxmo or regenerate it") from None
     return records
 
 
@@ -63,7 +77,7 @@ def shipped_games(folder: str, split: str) -> tuple[GameRecord, ...]:
     if not path.is_file():
         raise FileNotFoundError(f"no generated ALFWorld games for split {split!r}: {path} is missing")
     games = []
-    for i, rec in enumerate(read_jsonl_gz(path)):
+    for i, rec in enumerate(read_jsonl_gz(path, strict=True)):
         missing = {"game_id", "task_type", "task", "pddl_problem", "room"} - set(rec)
         if missing:
             raise ValueError(f"{path}: record {i} lacks {sorted(missing)}")
@@ -75,14 +89,28 @@ def shipped_games(folder: str, split: str) -> tuple[GameRecord, ...]:
     return tuple(games)
 
 
-def _split_root(data_dir: Path, split: str) -> Path:
+def _find_split_root(data_dir: Path, split: str) -> Path | None:
     folder = DATASET_FOLDERS[split]
     for root in (data_dir / "json_2.1.1" / folder, data_dir / folder):
         if root.is_dir():
             return root
+    return None
+
+
+def dataset_splits(data_dir: str | os.PathLike) -> list[str]:
+    """The splits (of ``SPLITS``) a downloaded dataset folder holds."""
+    return [s for s in SPLITS if _find_split_root(Path(data_dir), s) is not None]
+
+
+def _split_root(data_dir: Path, split: str) -> Path:
+    root = _find_split_root(data_dir, split)
+    if root is not None:
+        return root
+    folder = DATASET_FOLDERS[split]
+    present = dataset_splits(data_dir)
     raise FileNotFoundError(
-        f"ALFWorld data_dir {data_dir} has no {folder!r} split: expected {data_dir / 'json_2.1.1' / folder} "
-        f"(the layout of alfworld-download) or {data_dir / folder}"
+        f"ALFWorld data_dir {data_dir} has no {folder!r} split (it has: {', '.join(present) or 'none'}): expected "
+        f"{data_dir / 'json_2.1.1' / folder} (the layout of alfworld-download) or {data_dir / folder}"
     )
 
 
@@ -106,22 +134,38 @@ def dataset_games(data_dir: str, split: str) -> tuple[GameRecord, ...]:
             continue
         if "movable" in dirpath or "Sliced" in dirpath:
             continue
-        traj = json.loads((Path(dirpath) / "traj_data.json").read_text())
+        traj = _read_json(Path(dirpath) / "traj_data.json")
         if traj.get("task_type") not in TASK_TYPES:
             continue
         game_file = Path(dirpath) / "game.tw-pddl"
         if not game_file.is_file():
             continue
-        game = json.loads(game_file.read_text())
+        game = _read_json(game_file)
         if not game.get("solvable", False):
             continue
-        scene = traj.get("scene", {}).get("floor_plan", "")
+        problem = game.get("pddl_problem")
+        if not isinstance(problem, str) or problem.count("(") != problem.count(")"):
+            # a truncated download: TextWorld would fail on it at reset, far from the cause
+            raise ValueError(f"{game_file}: its pddl_problem is missing or truncated (unbalanced parentheses); "
+                             "re-download this game")
+        scene = traj.get("scene", {}).get("floor_plan", "") if isinstance(traj.get("scene"), dict) else ""
         wt = game.get("walkthrough")
         games.append(GameRecord(str(Path(dirpath).relative_to(root)), traj["task_type"], scene,
                                 walkthrough=tuple(wt) if wt else None, path=game_file))
     if not games:
         raise ValueError(f"no playable ALFWorld game under {root} (need traj_data.json + solvable game.tw-pddl)")
     return tuple(games)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A dataset file's JSON object, or one ValueError naming the game's file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); re-download this game") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def load_games(split: str, data_dir: str | os.PathLike | None = None) -> tuple[GameRecord, ...]:

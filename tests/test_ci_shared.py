@@ -1,0 +1,47 @@
+"""Tests that need ../shared skip for a user without it, but FAIL under CI's ``PROXMO_REQUIRE_SHARED=1``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+ONE_SHARED_TEST = f"{TESTS / 'test_credit_reference.py'}::test_reference_vectors"
+
+
+def _run(tmp_path, **env) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k != "PROXMO_REQUIRE_SHARED"}
+    environ.update(PROXMO_SHARED=str(tmp_path / "no-shared"), **env)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", ONE_SHARED_TEST],
+                          env=environ, capture_output=True, text=True, cwd=TESTS.parent, timeout=300)
+
+
+def test_without_shared_a_user_run_skips_with_the_reason(tmp_path):
+    done = _run(tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "skipped" in done.stdout and "../shared is absent" in done.stdout and "failed" not in done.stdout
+
+
+def test_without_shared_ci_fails(tmp_path):
+    done = _run(tmp_path, PROXMO_REQUIRE_SHARED="1")
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert "skipped" not in done.stdout and "PROXMO_REQUIRE_SHARED=1 (CI) but ../shared is absent" in done.stdout
+
+
+def test_ci_script_requires_shared():
+    lines = (TESTS.parent / ".ci" / "run").read_text().splitlines()
+    exported = lines.index("export PROXMO_REQUIRE_SHARED=1")
+    assert exported < lines.index("make test")
+
+
+@pytest.mark.parametrize("name", ["webshop_real_dir", "alfworld_real_dir", "reference_vectors_dir"])
+def test_every_shared_fixture_goes_through_the_same_rule(name):
+    import conftest
+
+    source = Path(conftest.__file__).read_text()
+    body = source.split(f"def {name}(", 1)[1].split("\n\n", 1)[0]
+    assert "shared_absent(" in body and "pytest.skip(" not in body
