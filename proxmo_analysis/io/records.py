@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+from proxmo_analysis import errors
 from proxmo_envs.trajlog import MANIFEST_NAME, SCHEMA_VERSION, PartWriter
 
 
-class InputError(ValueError):
-    """A malformed input line: ``FILE:LINE: field 'F': what is wrong``."""
+class InputError(errors.InputError):
+    """A malformed input line: ``FILE:LINE: field 'F': what is wrong`` (proxmo's bad-input error, one line)."""
 
     def __init__(self, path: str | os.PathLike[str], line: int | None, field_name: str | None, message: str):
         where = f"{path}:{line}" if line is not None else str(path)
