@@ -3,7 +3,7 @@
 Validation (spec ``trajectory-log.md``) raises ONE ``ValueError`` naming the file, the column and the
 first offending row (0-based, within that file) for: a missing required column, a column of the wrong
 type, a null in a non-nullable column, a trajectory whose ``step`` values are not exactly 0..n-1 (a gap,
-a duplicate, or not starting at 0), one ``episode_id`` under two ``group_id``s, and a part whose
+a duplicate, or not starting at 0), a NaN/inf ``reward``/``episode_return``/``task_score``, one ``episode_id`` under two ``group_id``s, and a part whose
 ``run_id``/``env_id`` differs from the folder's ``manifest.json`` (unless ``union=True``). Rows are never
 dropped.
 
@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -106,6 +107,20 @@ def _check_nulls(path: str, pf: pq.ParquetFile) -> None:
         row = _first_null_row(path, pf, column)
         if row is not None:
             raise ValueError(f"{path}: column {column!r}, row {row}: null in a non-nullable column")
+
+
+#: Float columns that must be finite: a NaN/inf reward would reach every method's advantages.
+FINITE_COLUMNS = ("reward", "episode_return", "task_score")
+
+
+def _check_finite(path: str, pf: pq.ParquetFile) -> None:
+    """The first non-finite value of a ``FINITE_COLUMNS`` column, named by file and row within the file."""
+    for column in FINITE_COLUMNS:
+        values = pf.read(columns=[column]).column(0).to_numpy(zero_copy_only=False)
+        bad = ~np.isfinite(values.astype(np.float64, copy=False))
+        if bad.any():
+            row = int(bad.argmax())
+            raise ValueError(f"{path}: column {column!r}, row {row}: non-finite value {values[row]}")
 
 
 def _check_trajectories(loc: RunLocation, files: list[str], shown: list[str]) -> None:
@@ -199,6 +214,7 @@ def _validate(path: RunLike, union: bool = False) -> tuple[RunLocation, list[str
         pf = _parquet_file(loc, f, name)
         _check_schema(name, pf)
         _check_nulls(name, pf)
+        _check_finite(name, pf)
     if not union:
         _check_same_run(loc, files, shown)
     _check_trajectories(loc, files, shown)

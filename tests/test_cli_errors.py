@@ -167,3 +167,47 @@ def test_an_unencodable_action_fails_its_episode_not_the_rollout(tmp_path, capsy
     failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
     assert len(failures) == 1 and "cannot be logged" in failures[0]["message"]
     assert read_log(out)["episode_id"].n_unique() == 5
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"seed": "abc"}, "seed (the data seed) must be an int >= 0, got 'abc'"),
+    ({"seed": -1}, "seed (the data seed) must be an int >= 0, got -1"),
+])
+def test_webshop_bad_data_seed(tmp_path, capsys, kwargs, message):
+    out = tmp_path / "run"
+    args = ["rollout", "--env", "proxmo/WebShop-v0", "--tasks", "1", "--group-size", "1", "--out", str(out),
+            "--no-progress", "--env-kwargs", json.dumps(kwargs)]
+    assert main(args) == 2
+    assert message in one_line(capsys)
+    assert not out.exists()
+
+
+def test_webshop_catalogue_holding_an_empty_list(tmp_path, capsys):
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "items_shuffle.json").write_text("[]")
+    (catalog / "items_ins_v2.json").write_text("{}")
+    args = ["rollout", "--env", "proxmo/WebShop-v0", "--tasks", "1", "--group-size", "1", "--out",
+            str(tmp_path / "run"), "--no-progress", "--env-kwargs", json.dumps({"catalog": str(catalog)})]
+    assert main(args) == 2
+    assert "items_shuffle.json: holds no usable product" in one_line(capsys)
+
+
+def test_a_nan_reward_is_named_by_file_and_row_within_it(tmp_path, capsys):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from proxmo_analysis.credit.synthetic import alfworld_like_log, write_run
+
+    run = write_run(alfworld_like_log(300, group_size=4, max_steps=6, seed=2), tmp_path / "run", rows_per_part=100)
+    part = run / "part-00002.parquet"
+    table = pq.read_table(part)
+    reward = table.column("reward").to_numpy().copy()
+    reward[3] = np.nan
+    table = table.set_column(table.schema.get_field_index("reward"), table.schema.field("reward"),
+                             pa.array(reward, pa.float32()))
+    pq.write_table(table, part)
+    for command in (["score", str(run), "--out", str(tmp_path / "scored")], ["compare", str(run)]):
+        assert main(command) == 2
+        assert "part-00002.parquet: column 'reward', row 3: non-finite value nan" in one_line(capsys)

@@ -58,6 +58,8 @@ class WebShopEnv(gym.Env):
     ) -> None:
         if not isinstance(max_steps, (int, np.integer)) or isinstance(max_steps, bool) or max_steps < 1:
             raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed (the data seed) must be an int >= 0, got {seed!r}")
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
         self._tasks = get_tasks(catalog, goals, seed, Path(cache_dir).expanduser() if cache_dir else None)

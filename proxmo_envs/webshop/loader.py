@@ -246,6 +246,9 @@ def load_catalog(folder: str | Path) -> Catalog:
                 human_instructions=list(human.get(asin) or []),
             )
         )
+    if not products:
+        raise ValueError(f"{files['products']}: holds no usable product (an empty list, or only 'nan' / "
+                         "over-long / repeated ASINs)")
     return Catalog(products, {p.asin: p for p in products}, files, files_hash(files))
 
 
