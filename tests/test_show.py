@@ -23,12 +23,14 @@ def _embedded(page: str) -> dict:
     return json.loads(m.group(1).replace("<\\/", "</"))
 
 
-@pytest.mark.parametrize("which", ["webshop_run", "alfworld_run"])
-def test_psa_weights_give_proxmos_step_advantage(request, which):
+@pytest.mark.parametrize("which, config", [("webshop_run", {}), ("alfworld_run", {}),
+                                            ("alfworld_run", {"tau": 0.5, "tfidf_scope": "group", "gamma": 0.9})])
+def test_psa_weights_give_proxmos_step_advantage(request, which, config):
     run = request.getfixturevalue(which)
     df = read_log(run)
-    data = page_data(df, ["grpo", "gigpo", "proxmo"], run_name="r")
-    proxmo = score(df, "proxmo")
+    data = page_data(df, ["grpo", "gigpo", "proxmo"], run_name="r", config=config)
+    assert data["psa"]["tau"] == config.get("tau", 0.1)
+    proxmo = score(df, "proxmo", **config)
     adv_step = {(e, s): a for e, s, a in proxmo.select("episode_id", "step", "adv_step").iter_rows()}
     checked = 0
     for gid, g in data["data"].items():
@@ -45,7 +47,7 @@ def test_psa_weights_give_proxmos_step_advantage(request, which):
                 checked += 1
     assert checked == df.height
     # advantages per method are the scored columns, in method order after [obs, action, reward, R]
-    grpo = score(df, "grpo")
+    grpo = score(df, "grpo", **{k: v for k, v in config.items() if k == "gamma"})
     first = next(iter(data["data"].values()))["trajectories"][0]
     want = grpo.filter(pl.col("episode_id") == first["episode_id"]).sort("step")["advantage"].to_list()
     assert [s[4] for s in first["steps"]] == pytest.approx(want, abs=1e-5)
@@ -89,16 +91,19 @@ def test_show_on_imported_runs_and_group_choice(tmp_path, capsys):
         out = tmp_path / f"{fmt}.html"
         group = read_log(tmp_path / fmt)["group_id"].sort()[0]
         assert main(["show", str(tmp_path / fmt), "--group", group, "--methods", "grpo,proxmo",
-                     "--out", str(out)]) == 0
+                     "--tau", "0.3", "--out", str(out)]) == 0
         data = _embedded(out.read_text())
         assert list(data["data"]) == [group] and data["initial"] == group and data["methods"] == ["grpo", "proxmo"]
+        assert data["psa"]["tau"] == 0.3 and data["config"] == {"tau": 0.3}
     capsys.readouterr()
 
 
 def test_show_bad_inputs_are_one_line(tmp_path, capsys, alfworld_run):
     cases = [(["--group", "nope"], "no task group 'nope' in this run"),
              (["--methods", "grpo,magic"], "unknown method(s) magic"),
-             (["--max-groups", "0"], "--max-groups must be >= 1")]
+             (["--max-groups", "0"], "--max-groups must be >= 1"),
+             (["--methods", "grpo", "--tau", "0.5"], "belong to none of the methods grpo"),
+             (["--set", "tau=-1"], "tau")]
     for extra, message in cases:
         assert main(["show", str(alfworld_run), *extra, "--out", str(tmp_path / "p.html")]) == 2
         err = capsys.readouterr().err

@@ -1,11 +1,12 @@
 """What the ``proxmo show`` page shows, computed in Python: advantages per method, PSA neighbours, GiGPO groups.
 
 ``page_data(df, methods, groups)`` returns one JSON-ready dict; the page's own JavaScript only lays it out.
-All credit numbers come from the credit package: the advantages from ``credit.score.score`` with each
-method's defaults, the PSA weights from the public ``credit.psa_weights`` on the TF-IDF vectors ProxMO
-itself fits (``credit.similarity.fit_transform_tfidf`` per iteration, or per group for
-``tfidf_scope="group"``), candidates as ProxMO's config says (same step index by default). So for every
-row ``i``: ``return_to_go_i - sum_j w_ij * return_to_go_j`` is ProxMO's step advantage (tested).
+All credit numbers come from the credit package: the advantages from ``credit.score.score`` (through
+``proxmo compare``'s ``compare_methods``, with the same method settings), the PSA weights from the public
+``credit.psa_weights`` on the vectors ProxMO itself makes (``credit.similarity.fit_transform_tfidf`` per
+iteration, or per group for ``tfidf_scope="group"``; ``minilm_embed`` for ``similarity="minilm"``),
+candidates as ProxMO's config says (same step index by default). So for every row ``i``:
+``return_to_go_i - sum_j w_ij * return_to_go_j`` is ProxMO's step advantage (tested).
 
 Shapes: per group, ``trajectories`` (one per episode, ordered by rollout index) each with ``steps`` rows
 ``[observation, action, reward, return_to_go, adv_method_1, ..., anchor code]``; ``psa`` maps
@@ -15,7 +16,7 @@ left out; ``anchors`` lists, per anchor code, the ``[traj, step]`` rows sharing 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -56,10 +57,18 @@ def method_styles(methods: Sequence[str]) -> list[dict[str, str]]:
     return out
 
 
-def _psa_config():
-    from proxmo_analysis.credit.config import ProxMOConfig
+def _proxmo_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    from proxmo_analysis.credit.registry import config_fields
 
-    return ProxMOConfig()
+    fields = set(config_fields("proxmo"))
+    return {k: v for k, v in config.items() if k in fields}
+
+
+def _psa_config(config: Mapping[str, Any]):
+    """ProxMO's resolved config with the user's settings that are ProxMO fields (tau, candidates, ...)."""
+    from proxmo_analysis.credit.registry import make_config
+
+    return make_config("proxmo", _proxmo_settings(config))[1]
 
 
 def _group_vectors(texts: list[str], fitted: dict[str, int], vectors) -> tuple[np.ndarray, np.ndarray]:
@@ -67,14 +76,19 @@ def _group_vectors(texts: list[str], fitted: dict[str, int], vectors) -> tuple[n
     from proxmo_analysis.credit.proxmo import dense_rows
 
     distinct, inverse = np.unique(np.array([fitted[t] for t in texts]), return_inverse=True)
-    return dense_rows(vectors, distinct), inverse.reshape(-1)
+    dense = vectors[distinct] if isinstance(vectors, np.ndarray) else dense_rows(vectors, distinct)
+    return dense, inverse.reshape(-1)
 
 
 def _fit(texts: list[str], cfg) -> tuple[dict[str, int], Any]:
-    from proxmo_analysis.credit.similarity import fit_transform_tfidf
+    """Vectors of the distinct ``texts`` as ProxMO makes them: TF-IDF fitted on these rows, or MiniLM."""
+    from proxmo_analysis.credit.similarity import fit_transform_tfidf, minilm_embed
 
     distinct, counts = np.unique(np.array(texts, dtype=object), return_counts=True)
-    _, vectors = fit_transform_tfidf(list(distinct), counts, max_features=cfg.max_features, norm_eps=cfg.norm_eps)
+    if cfg.similarity == "minilm":
+        vectors = np.asarray(minilm_embed(list(distinct)))
+    else:
+        _, vectors = fit_transform_tfidf(list(distinct), counts, max_features=cfg.max_features, norm_eps=cfg.norm_eps)
     return {t: k for k, t in enumerate(distinct)}, vectors
 
 
@@ -113,12 +127,15 @@ def group_summaries(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def page_data(df: pl.DataFrame, methods: Sequence[str] = DEFAULT_METHODS, groups: Sequence[str] | None = None,
-              run_name: str = "", max_groups: int = 200) -> dict[str, Any]:
+              run_name: str = "", max_groups: int = 200, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The page's data (module doc). ``groups``: the task groups to embed (default: the first ``max_groups``
-    in group-id order); the advantages are computed on the whole log, as ``proxmo compare`` does."""
+    in group-id order); the advantages are computed on the whole log, as ``proxmo compare`` does, with
+    ``config`` (method parameters, each given to the methods that have it, e.g. ``{"tau": 0.5}``)."""
+    from proxmo_analysis.cli.compare import compare_methods
     from proxmo_analysis.credit.score import score
 
     methods = check_methods(methods)
+    config = dict(config or {})
     summaries = group_summaries(df)
     known = set(summaries["group_id"].to_list())
     if groups:
@@ -129,16 +146,16 @@ def page_data(df: pl.DataFrame, methods: Sequence[str] = DEFAULT_METHODS, groups
         chosen = list(groups)
     else:
         chosen = summaries["group_id"].to_list()[:max_groups]
-    scored = df.select("group_id", "episode_id", "step").with_row_index("__row")
-    base = score(df, "proxmo")
-    scored = scored.with_columns(base["return_to_go"].alias("__rtg"))
-    for m in methods:
-        scored = scored.with_columns(score(df, m)["advantage"].alias(f"__adv_{m}"))
-    full = pl.concat([df, scored.drop("group_id", "episode_id", "step", "__row")], how="horizontal")
-    cfg = _psa_config()
+    results = compare_methods(df, methods, config)["scored"]
+    cfg = _psa_config(config)
+    # R shown and pooled is ProxMO's return-to-go under the same settings (the returns PSA weighs)
+    base = results["proxmo"] if "proxmo" in methods else score(df, "proxmo", **_proxmo_settings(config))
+    full = df.with_columns(base["return_to_go"].alias("__rtg"),
+                           *[results[m]["advantage"].alias(f"__adv_{m}") for m in methods])
     sub = full.filter(pl.col("group_id").is_in(chosen))
     fits: dict[Any, tuple[dict[str, int], Any]] = {}
-    if cfg.tfidf_scope == "batch":  # ProxMO fits TF-IDF on every observation of the iteration
+    batch = cfg.similarity == "tfidf" and cfg.tfidf_scope == "batch"
+    if batch:  # ProxMO fits TF-IDF on every observation of the iteration
         for it in sub["iteration"].unique().to_list():
             fits[it] = _fit(full.filter(pl.col("iteration") == it)["observation"].to_list(), cfg)
     out_groups: dict[str, Any] = {}
@@ -164,7 +181,7 @@ def page_data(df: pl.DataFrame, methods: Sequence[str] = DEFAULT_METHODS, groups
             trajectories.append({"episode_id": e, "rollout_index": int(first["rollout_index"]),
                                  "won": bool(first["won"]), "return": round(float(first["episode_return"]), 6),
                                  "steps": steps})
-        fitted, vectors = fits[g["iteration"][0]] if cfg.tfidf_scope == "batch" else _fit(g["observation"].to_list(), cfg)
+        fitted, vectors = fits[g["iteration"][0]] if batch else _fit(g["observation"].to_list(), cfg)
         s = summaries.filter(pl.col("group_id") == gid).row(0, named=True)
         out_groups[gid] = {"task_id": s["task_id"], "iteration": int(s["iteration"]), "trajectories": trajectories,
                            "psa": psa_neighbours(g, fitted, vectors, cfg),
@@ -174,7 +191,8 @@ def page_data(df: pl.DataFrame, methods: Sequence[str] = DEFAULT_METHODS, groups
                 "groups": summaries.height, "episodes": df["episode_id"].n_unique()},
         "methods": methods,
         "styles": method_styles(methods),
-        "psa": {"tau": cfg.tau, "candidates": cfg.candidates, "similarity": "tfidf", "tfidf_scope": cfg.tfidf_scope},
+        "psa": {"tau": cfg.tau, "candidates": cfg.candidates, "similarity": cfg.similarity, "tfidf_scope": cfg.tfidf_scope},
+        "config": config,
         "groups": [{"id": r["group_id"], "task": r["task_id"], "n": r["n"], "wins": r["wins"], "rows": r["rows"]}
                    for r in summaries.filter(pl.col("group_id").is_in(chosen)).iter_rows(named=True)],
         "data": out_groups,
