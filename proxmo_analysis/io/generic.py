@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from .records import Episode, InputError, Line, check_number, read_jsonl
+from .records import Episode, InputError, Line, read_jsonl
 
 REQUIRED = ("group_id", "episode_id", "step", "observation", "action", "reward")
 
@@ -32,28 +32,24 @@ def _step_fields(line: Line, observation_field: str) -> dict[str, Any]:
         "step": step,
         "observation": line.text(observation_field),
         "action": line.text("action"),
-        "reward": line.number_("reward"),
-        "terminated": line.boolean("terminated", None) if line.get("terminated", None) is not None else None,
+        "reward": line.number("reward"),
+        "terminated": line.boolean("terminated", None),
         "truncated": line.boolean("truncated", False),
         "invalid_action": line.boolean("invalid_action", False),
-        "task_id": line.text("task_id", None) if line.get("task_id", None) is not None else None,
-        "rollout_index": line.integer("rollout_index", None) if line.get("rollout_index", None) is not None else None,
+        "task_id": line.text("task_id", None),
+        "rollout_index": line.integer("rollout_index", None),
         "iteration": line.integer("iteration", 0),
-        "run_id": line.text("run_id", None) if line.get("run_id", None) is not None else None,
-        "env_id": line.text("env_id", None) if line.get("env_id", None) is not None else None,
-        "task_type": line.text("task_type", None) if line.get("task_type", None) is not None else None,
+        "run_id": line.text("run_id", None),
+        "env_id": line.text("env_id", None),
+        "task_type": line.text("task_type", None),
     }
     adm = line.get("admissible_actions", [])
     if not isinstance(adm, list) or not all(isinstance(a, str) for a in adm):
         raise line.error("admissible_actions", "expected a list of strings")
     row["admissible_actions"] = adm
-    lp = line.get("behavior_logprob", None)
-    row["behavior_logprob"] = None if lp is None else check_number(line, "behavior_logprob", lp)
-    for name in ("episode_return", "task_score"):
-        v = line.get(name, None)
-        row[name] = None if v is None else check_number(line, name, v)
-    won = line.get("won", None)
-    row["won"] = None if won is None else line.boolean("won")
+    for name in ("behavior_logprob", "episode_return", "task_score"):
+        row[name] = line.number(name, None)
+    row["won"] = line.boolean("won", None)
     return row
 
 

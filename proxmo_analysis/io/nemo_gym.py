@@ -53,7 +53,7 @@ def read_nemo_gym(path: str | os.PathLike[str], observation_field: str | None = 
         line = Line(path, number, obj)
         task = line.integer("_ng_task_index")
         rollout = line.integer("_ng_rollout_index")
-        reward = line.number_("reward")
+        reward = line.number("reward")
         prompt = line.get("responses_create_params.input", None)
         observation = ""
         if isinstance(prompt, str):

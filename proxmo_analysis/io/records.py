@@ -109,10 +109,10 @@ class Line:
     """Typed access to one input object, every failure naming file, line and field."""
 
     def __init__(self, path: str | os.PathLike[str], number: int, obj: Mapping[str, Any]):
-        self.path, self.number, self.obj = str(path), number, obj
+        self.path, self.lineno, self.obj = str(path), number, obj
 
     def error(self, field_name: str | None, message: str) -> InputError:
-        return InputError(self.path, self.number, field_name, message)
+        return InputError(self.path, self.lineno, field_name, message)
 
     def get(self, name: str, default: Any = _MISSING) -> Any:
         try:
@@ -122,26 +122,37 @@ class Line:
                 raise self.error(name, "missing") from None
             return default
 
-    def text(self, name: str, default: Any = _MISSING) -> str:
+    def _value(self, name: str, default: Any) -> tuple[Any, bool]:
+        """The value and whether it is the default (missing, or null when a default is given)."""
         value = self.get(name, default)
+        return value, default is not _MISSING and (value is default or value is None)
+
+    def text(self, name: str, default: Any = _MISSING) -> str:
+        value, is_default = self._value(name, default)
+        if is_default:
+            return default
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)  # numeric ids (task indices) become text ids
         if not isinstance(value, str):
             raise self.error(name, f"expected a string, got {_shown(value)}")
         return value
 
-    def number_(self, name: str, default: Any = _MISSING) -> float:
-        value = self.get(name, default)
-        return check_number(self, name, value)
+    def number(self, name: str, default: Any = _MISSING) -> float:
+        value, is_default = self._value(name, default)
+        return default if is_default else check_number(self, name, value)
 
     def integer(self, name: str, default: Any = _MISSING) -> int:
-        value = self.get(name, default)
+        value, is_default = self._value(name, default)
+        if is_default:
+            return default
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(name, f"expected an integer, got {_shown(value)}")
         return value
 
     def boolean(self, name: str, default: Any = _MISSING) -> bool:
-        value = self.get(name, default)
+        value, is_default = self._value(name, default)
+        if is_default:
+            return default
         if not isinstance(value, bool):
             raise self.error(name, f"expected true or false, got {_shown(value)}")
         return value

@@ -62,7 +62,7 @@ def read_verl_agent(src: str | os.PathLike[str], observation_field: str = "ancho
                 raise line.error("uid", f"trajectory {traj!r} is under group {t['uid']!r} at line {t['line']}")
             t["obs"].append(line.text(observation_field))
             t["act"].append(line.text("output"))
-            t["rew"].append(line.number_("score"))
+            t["rew"].append(line.number("score"))
             if "won" in obj:
                 t["won"] = line.boolean("won")
         for traj, t in trajectories.items():
