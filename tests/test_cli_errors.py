@@ -211,3 +211,21 @@ def test_a_nan_reward_is_named_by_file_and_row_within_it(tmp_path, capsys):
     for command in (["score", str(run), "--out", str(tmp_path / "scored")], ["compare", str(run)]):
         assert main(command) == 2
         assert "part-00002.parquet: column 'reward', row 3: non-finite value nan" in one_line(capsys)
+
+
+def test_train_resume_refuses_settings_that_differ_from_the_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    base = [*TRAIN, "--out", str(out), "--seed", "5"]
+    assert main(base) == 0
+    config = (out / "config.json").read_text()
+    capsys.readouterr()
+    for extra, named in ((["--lr", "0.02"], "ppo.lr: run 0.01, now 0.02"),
+                         (["--credit", "tau=0.2"], "credit: run {}, now {'tau': 0.2}"),
+                         (["--eval-tasks", "2"], "eval_tasks: run 1, now 2"),
+                         (["--method", "grpo"], "method: run 'proxmo', now 'grpo'")):
+        assert main([*base, "--iterations", "2", "--resume", *extra]) == 2
+        err = one_line(capsys)
+        assert "cannot resume with other settings than the run's" in err and named in err, err
+        assert (out / "config.json").read_text() == config  # the record still says what was trained
+    # how far to train and where rollouts run may change
+    assert main([*base[:2], "2", *base[3:], "--resume", "--workers", "2"]) == 0

@@ -56,6 +56,32 @@ def _load_resumable(ck_path: Path, seed: int):
         raise CheckpointError(f"cannot resume: {err}{hint}") from None
 
 
+#: Settings a resumed run may change: how far to train and where rollouts run (1 or 2 workers, local or Ray
+#: give the same episodes). Every other setting shaped the checkpoint or the iterations already logged.
+RESUMABLE_CHANGES = ("iterations", "workers", "backend", "address", "out")
+
+
+def resume_differences(saved: dict[str, Any], config: TrainConfig) -> list[str]:
+    """``"key: run X, now Y"`` for every setting of ``config`` that differs from the run's ``saved`` config
+    (nested ones as ``ppo.lr``), compared as JSON values, leaving out :data:`RESUMABLE_CHANGES`."""
+    now = json.loads(json.dumps(config.to_dict(), default=str))
+    saved = json.loads(json.dumps(saved, default=str))
+    out = []
+
+    def walk(a: Any, b: Any, name: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict) and name in ("ppo",):
+            for key in sorted(set(a) | set(b)):
+                walk(a.get(key), b.get(key), f"{name}.{key}")
+        elif a != b:
+            out.append(f"{name}: run {a!r}, now {b!r}")
+
+    for key in sorted(set(saved) | set(now)):
+        if key in RESUMABLE_CHANGES or key not in saved:  # a field newer than the run keeps its default
+            continue
+        walk(saved[key], now.get(key), key)
+    return out
+
+
 class Trainer:
     """One training run in ``config.out`` (see the module docstring). Use :func:`train` for the whole loop."""
 
@@ -81,13 +107,13 @@ class Trainer:
         ck_path = self.out / "checkpoints" / CHECKPOINT
         if resume and ck_path.is_file():
             ck = _load_resumable(ck_path, seed=config.seed)
-            saved = ck.extra.get("config", {})
-            for key in ("env_id", "method", "policy", "group_size", "tasks", "seed"):
-                if key in saved and saved[key] != getattr(config, key):
-                    raise ValueError(
-                        f"{ck_path}: cannot resume, {key} differs (checkpoint: {saved[key]!r}, now: "
-                        f"{getattr(config, key)!r})"
-                    )
+            differ = resume_differences(ck.extra.get("config", {}), config)
+            if differ:
+                raise InputError(
+                    f"{ck_path}: cannot resume with other settings than the run's ({'; '.join(differ)}): the "
+                    "restored optimizer and the earlier iterations used the run's; pass the settings in "
+                    f"{self.out / 'config.json'} (only --iterations, --workers, --backend, --address may change) "
+                    "or train into a new --out")
             self.policy = ck.policy
             self.ref = ck.ref_policy or self.policy.clone_frozen()
             self.optimizer = make_optimizer(self.policy, config.ppo)
