@@ -13,7 +13,7 @@ from proxmo_analysis.policy import build_policy, load_checkpoint, save_checkpoin
 from proxmo_analysis.policy.checkpoint import CheckpointError
 
 TINY = {"encoder": "hashed", "hashed_dim": 8, "hashed_buckets": 256, "hidden": 8}
-TINY_ARGS = ["--policy-config", "encoder=hashed", "hashed_dim=8", "hashed_buckets=256", "hidden=8"]
+TINY_ARGS = [a for kv in ("encoder=hashed", "hashed_dim=8", "hashed_buckets=256", "hidden=8") for a in ("--policy-config", kv)]
 
 
 class _Payload:

@@ -111,8 +111,9 @@ def test_sigint_exits_130_removes_temporaries_and_resumes(tmp_path):
     assert read_log(out)["episode_id"].n_unique() == 48
 
 
-TRAIN = ["train", "--iterations", "1", "--tasks", "2", "--group-size", "2", "--eval-tasks", "1", "--no-progress",
-         "--policy-config", "encoder=hashed", "hashed_dim=8", "hashed_buckets=256", "hidden=8"]
+TRAIN_BASE = ["train", "--iterations", "1", "--tasks", "2", "--group-size", "2", "--eval-tasks", "1", "--no-progress"]
+TRAIN = [*TRAIN_BASE, *(a for kv in ("encoder=hashed", "hashed_dim=8", "hashed_buckets=256", "hidden=8")
+                        for a in ("--policy-config", kv))]
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -144,7 +145,7 @@ def test_train_out_that_is_a_file(tmp_path, capsys):
 def test_train_that_fails_before_its_first_checkpoint_removes_the_folder_it_made(tmp_path, capsys):
     out = tmp_path / "run"
     # the model folder is only opened when the policy is built, after the run folder exists
-    assert main([*TRAIN[:-5], "--out", str(out), "--model-dir", str(tmp_path / "no-model")]) != 0
+    assert main([*TRAIN_BASE, "--out", str(out), "--model-dir", str(tmp_path / "no-model")]) != 0
     capsys.readouterr()
     assert not out.exists()
 

@@ -136,7 +136,7 @@ def test_cli_train_then_offline_update(tmp_path, capsys):
     code = main([
         "train", "--env", WEBSHOP, "--method", "grpo", "--iterations", "1", "--tasks", "2", "--group-size", "2",
         "--eval-tasks", "1", "--out", str(out), "--no-progress", "--seed", "1",
-        "--policy-config", "encoder=hashed", "hashed_dim=16", "hashed_buckets=4096", "hidden=16",
+        *(a for kv in ("encoder=hashed", "hashed_dim=16", "hashed_buckets=4096", "hidden=16") for a in ("--policy-config", kv)),
     ])
     assert code == 0
     assert "held-out success" in capsys.readouterr().out

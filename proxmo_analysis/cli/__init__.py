@@ -11,7 +11,27 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from pathlib import Path
 from typing import Sequence
+
+from proxmo_analysis.errors import InputError
+
+#: proxmo's own source folders: a ValueError raised by a ``raise`` in them is a deliberate input message
+_OWN_CODE = tuple(str(Path(__file__).resolve().parents[2] / pkg) for pkg in ("proxmo_analysis", "proxmo_envs"))
+
+
+def is_input_error(err: BaseException) -> bool:
+    """Whether ``err`` is proxmo's own report of bad input (printed as one line): an :class:`InputError`,
+    a FileNotFoundError, or a ValueError raised by proxmo's own code. A TypeError or KeyError, or a
+    ValueError from inside a library, is a bug: it keeps its traceback."""
+    if isinstance(err, (InputError, FileNotFoundError)):
+        return True
+    if not isinstance(err, ValueError) or err.__traceback__ is None:
+        return False
+    tb = err.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return str(Path(tb.tb_frame.f_code.co_filename).resolve()).startswith(_OWN_CODE)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, TypeError, KeyError) as err:
+    except (ValueError, FileNotFoundError) as err:
+        if not is_input_error(err):
+            raise
         # Bad input gets one clear line, not a traceback from deep inside.
         print(f"proxmo {args.command}: error: {err}", file=sys.stderr)
         return 2

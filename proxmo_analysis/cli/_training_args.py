@@ -1,11 +1,8 @@
-"""Arguments shared by ``proxmo train`` and ``proxmo update``: PPO settings and KEY=VALUE lists."""
+"""PPO settings shared by ``proxmo train`` and ``proxmo update`` (KEY=VALUE settings: ``cli._args``)."""
 
 from __future__ import annotations
 
 import argparse
-import json
-from typing import Any
-
 from proxmo_analysis.policy.config import PPOConfig
 
 #: Adam learning rate per backend when --lr is not given (a pretrained LM needs a far smaller step).
@@ -14,7 +11,8 @@ DEFAULT_LR = {"scorer": PPOConfig.lr, "causal_lm": 1e-6}
 
 def add_ppo_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("PPO")
-    g.add_argument("--lr", type=float, default=None, help=f"Adam learning rate (default: {DEFAULT_LR})")
+    g.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: "
+                   + ", ".join(f"{backend} {lr:g}" for backend, lr in DEFAULT_LR.items()) + ")")
     g.add_argument("--clip-eps", type=float, default=PPOConfig.clip_eps, help="clip epsilon (default: %(default)s)")
     g.add_argument("--kl-coef", type=float, default=PPOConfig.kl_coef, help="k3 KL coefficient (default: %(default)s)")
     g.add_argument("--kl-estimator", choices=("k3", "exact"), default=PPOConfig.kl_estimator,
@@ -32,17 +30,3 @@ def ppo_config_from(args: argparse.Namespace, backend: str) -> PPOConfig:
         lr=args.lr if args.lr is not None else DEFAULT_LR.get(backend, PPOConfig.lr),
         max_grad_norm=args.max_grad_norm, epochs=args.epochs, minibatch_size=args.minibatch_size,
     )
-
-
-def parse_pairs(items: list[str], flag: str) -> dict[str, Any]:
-    """``["a=1", "b=x", "c=true"]`` -> ``{"a": 1, "b": "x", "c": True}`` (values parsed as JSON when they can be)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{flag}: expected KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out

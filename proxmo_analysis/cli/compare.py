@@ -7,9 +7,9 @@ import argparse
 import numpy as np
 
 from proxmo_analysis.credit import score
-from proxmo_analysis.credit.registry import METHODS, config_fields, method_names
+from proxmo_analysis.credit.registry import METHODS, method_names, settings_per_method
 
-from .score import add_method_options, config_from_args
+from ._args import add_credit_options, credit_from
 
 
 def default_methods() -> list[str]:
@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"comma-separated registered methods (default: %(default)s; also "
                              f"{','.join(m for m in method_names() if m not in default_methods())})")
     parser.add_argument("--workers", type=int, default=1, help="processes for gigpo/proxmo (1)")
-    add_method_options(parser)
+    add_credit_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -47,13 +47,8 @@ def singleton_shares(df) -> dict[str, float]:
 
 def compare_methods(df, methods: list[str], config: dict, workers: int = 1) -> dict:
     """Per method: advantage columns; per method pair: Pearson correlation of ``advantage``."""
-    fields = {name: set(config_fields(name)) for name in methods}
-    unknown = [k for k in config if not any(k in fields[m] for m in methods)]
-    if unknown:
-        raise ValueError(f"parameter(s) {', '.join(unknown)} belong to none of the methods {', '.join(methods)}")
-    results = {}
-    for name in methods:
-        results[name] = score(df, name, workers=workers, **{k: v for k, v in config.items() if k in fields[name]})
+    settings = settings_per_method(methods, config)
+    results = {name: score(df, name, workers=workers, **settings[name]) for name in methods}
     adv = {m: r["advantage"].to_numpy().astype(np.float64) for m, r in results.items()}
     corr = {}
     for a in methods:
@@ -74,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if bad or not methods:
         raise ValueError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(method_names())}")
     df = read_log(args.run)
-    result = compare_methods(df, methods, config_from_args(args), args.workers)
+    result = compare_methods(df, methods, credit_from(args), args.workers)
     console = Console()
     shares = singleton_shares(df)
     console.print(f"{df.height} step rows, {df['group_id'].n_unique()} task groups, "

@@ -10,6 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from proxmo_analysis.credit.registry import make_config, settings_per_method
+
+from ._args import add_credit_options, credit_from
+
 KINDS = ("psc", "psa", "advantages", "curves", "bars")
 DEFAULT_METHODS = "grpo,rloo,gigpo,proxmo"
 
@@ -25,17 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--group", default=None, help="psa/advantages: group_id (default: the largest mixed-outcome group)")
     p.add_argument("--episode", default=None, help="advantages: episode_id (default: a won episode of --group)")
     p.add_argument("--methods", default=DEFAULT_METHODS, help=f"advantages: methods (default {DEFAULT_METHODS})")
-    p.add_argument("--alpha", type=float, default=4.0, help="psc: PSC alpha (4.0)")
-    p.add_argument("--beta", type=float, default=0.1, help="psc: PSC beta (0.1)")
     p.add_argument("--group-size", type=int, default=8, help="psc: N, for the reachable rates k/N (8)")
-    p.add_argument("--tau", type=float, default=0.1, help="psa: PSA temperature (0.1)")
-    p.add_argument("--candidates", choices=("same_step", "all_steps"), default=None,
-                   help="psa: PSA candidate set (default: the variant's)")
-    p.add_argument("--variant", choices=("paper", "reference"), default="paper", help="psa: credit variant (paper)")
     p.add_argument("--values", default=None,
                    help="curves/bars: comma-separated metrics.csv columns (default eval_success,train_success "
                         "for curves, eval_success,eval_score for bars)")
     p.add_argument("--dpi", type=int, default=100, help="resolution of raster output (100)")
+    add_credit_options(p)  # psc: alpha, beta; psa: tau, candidates, variant, ...; advantages: per method
     p.set_defaults(func=run)
 
 
@@ -70,20 +69,21 @@ def build_figure(args: argparse.Namespace):
 
     from proxmo_analysis import plots
 
+    credit = credit_from(args)
     if args.kind == "psc":
-        return plots.psc_weight_figure(alpha=args.alpha, beta=args.beta, group_size=args.group_size)
+        _, cfg = make_config("proxmo", credit)
+        return plots.psc_weight_figure(alpha=cfg.alpha, beta=cfg.beta, group_size=args.group_size)
     if args.kind in ("psa", "advantages"):
         df = _one_run(args)
         group = args.group or pick_group(df)
         if args.kind == "psa":
-            config = {"tau": args.tau, "variant": args.variant}
-            if args.candidates:
-                config["candidates"] = args.candidates
-            return plots.psa_figure(plots.psa_group_matrices(df, group, **config))
+            make_config("proxmo", credit)  # one error naming a setting ProxMO does not have
+            return plots.psa_figure(plots.psa_group_matrices(df, group, **credit))
         from proxmo_analysis import score
 
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-        scored = {m: score(df, m) for m in methods}
+        settings = settings_per_method(methods, credit)
+        scored = {m: score(df, m, **settings[m]) for m in methods}
         episode = args.episode
         if episode is None:
             rows = df.filter(pl.col("group_id") == group)

@@ -1,7 +1,7 @@
 """``proxmo rollout``: N episodes per task of an env with a policy, written as one run folder.
 
     proxmo rollout --env proxmo/WebShop-v0 --tasks 32 --group-size 8 --policy random --out runs/NAME \
-        [--workers 2] [--seed 0] [--env-kwargs JSON] [--resume]
+        [--workers 2] [--seed 0] [--env-kwargs KEY=VALUE ...] [--resume | --force]
 """
 
 from __future__ import annotations
@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
-import json
+import os
 import sys
 from typing import Any
 
+from proxmo_analysis.errors import InputError
 from proxmo_envs.trajlog.writer import DEFAULT_ROWS_PER_PART
+
+from ._args import add_env_kwargs, add_force, env_kwargs_from, remove_for_force
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--policy",
         default="random",
-        help="random | oracle | walkthrough, or module:attr (a class is instantiated with no arguments)",
+        help="random | oracle | walkthrough, or module:attr importable from the working directory or the "
+        "Python path (a class is instantiated with no arguments)",
     )
     p.add_argument("--out", required=True, help="run folder to create (or to complete with --resume)")
     p.add_argument("--workers", type=int, default=1, help="worker processes, or Ray actors (default 1)")
@@ -39,8 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--address", default=None, help="with --backend ray: cluster to join (default: local Ray)")
     p.add_argument("--seed", type=int, default=0, help="run seed; per-episode seeds derive from it (default 0)")
     p.add_argument("--iteration", type=int, default=0, help="training iteration written in the log (default 0)")
-    p.add_argument("--env-kwargs", default="{}", help='JSON object of gym.make kwargs, e.g. \'{"split": "test"}\'')
+    add_env_kwargs(p)
     p.add_argument("--resume", action="store_true", help="run only the episodes the run folder lacks")
+    add_force(p, "run folder (manifest.json, part-*.parquet)")
     p.add_argument("--rows-per-part", type=int, default=DEFAULT_ROWS_PER_PART, help="rows per Parquet part")
     p.add_argument("--max-steps", type=int, default=None, help="extra step cap over the env's own")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -69,6 +74,10 @@ def load_policy(spec: str) -> Any:
             raise ValueError(f"--policy {spec!r}: built-ins are {', '.join(POLICY_NAMES)}, or give module:attr")
         return spec
     module_name, _, attr = spec.partition(":")
+    # The console script's sys.path starts at its own bin/ folder, not the working directory: add it, as
+    # ``python -m`` does, so a policy file next to the user's data imports (spawned workers inherit sys.path).
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         obj = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:
@@ -83,13 +92,12 @@ def run(args: argparse.Namespace) -> int:
 
     from proxmo_envs.rollout import rollout
 
-    try:
-        env_kwargs = json.loads(args.env_kwargs)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"--env-kwargs is not valid JSON ({err})") from None
-    if not isinstance(env_kwargs, dict):
-        raise ValueError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}")
+    env_kwargs = env_kwargs_from(args)
     policy = load_policy(args.policy)
+    if args.force:
+        if args.resume:
+            raise InputError("--force starts the run again and --resume completes it: give one of them")
+        remove_for_force(args.out, ("manifest.json", "part-*.parquet"), "run folder")
 
     progress = Progress(
         TextColumn("[bold]rollout[/bold] {task.description}"),

@@ -8,7 +8,18 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from proxmo_analysis.cli._training_args import add_ppo_arguments, parse_pairs, ppo_config_from
+from proxmo_analysis.cli._args import (
+    add_credit_options,
+    add_env_kwargs,
+    add_force,
+    add_policy_config,
+    credit_from,
+    env_kwargs_from,
+    policy_config_from,
+    remove_for_force,
+)
+from proxmo_analysis.errors import InputError
+from proxmo_analysis.cli._training_args import add_ppo_arguments, ppo_config_from
 from proxmo_analysis.credit.registry import method_names
 
 
@@ -25,7 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--env", default="proxmo/WebShop-v0", help="environment id (default: %(default)s)")
     p.add_argument("--method", default="proxmo", choices=method_names(), help="credit method (default: %(default)s)")
-    p.add_argument("--credit", nargs="*", default=[], metavar="KEY=VALUE", help="extra credit-method parameters, e.g. tau=0.2")
     p.add_argument("--reward", default="env", choices=["env", "won"],
                    help="training reward: the env's own (WebShop: its score) or 10 x won on the last step "
                         "(the papers' convention) (default: %(default)s)")
@@ -33,14 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", type=int, default=16, help="training tasks per iteration (default: %(default)s)")
     p.add_argument("--group-size", type=int, default=8, help="episodes per task, N (default: %(default)s)")
     p.add_argument("--policy", default="scorer", choices=["scorer", "causal_lm"], help="policy backend (default: %(default)s)")
-    p.add_argument("--policy-config", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="backend settings, e.g. encoder=hashed hidden=128 (scorer) or model_dir=PATH (causal_lm)")
+    add_policy_config(p, "a backend setting, e.g. --policy-config encoder=hashed (scorer) or model_dir=PATH (causal_lm)")
     p.add_argument("--model-dir", default=None, help="shortcut for --policy causal_lm --policy-config model_dir=PATH")
     p.add_argument("--eval-every", type=int, default=5, help="evaluate every n iterations (default: %(default)s)")
     p.add_argument("--eval-tasks", type=int, default=100, help="held-out tasks per evaluation (default: %(default)s)")
     p.add_argument("--train-split", default=None, help="training split (default: the env's, e.g. train)")
     p.add_argument("--eval-split", default=None, help="held-out split (default: the env's, e.g. test)")
-    p.add_argument("--env-kwargs", nargs="*", default=[], metavar="KEY=VALUE", help="extra gym.make kwargs")
+    add_env_kwargs(p)
     p.add_argument("--seed", type=int, default=0, help="run seed (default: %(default)s)")
     p.add_argument("--workers", type=int, default=1, help="rollout worker processes (default: %(default)s)")
     p.add_argument("--backend", choices=("local", "ray"), default="local", help="rollouts on local processes or Ray actors")
@@ -56,10 +65,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "and evaluation settings: reuses its warm-started policy and evaluation 0")
     p.add_argument("--out", default=None, help="run folder (default: runs/<env>-<method>-s<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    add_force(p, "training run (config.json, metrics.csv, checkpoints/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default: %(default)s; the scorer's tensors are small, more threads only contend)")
     add_ppo_arguments(p)
+    add_credit_options(p)
     p.set_defaults(func=run)
 
 
@@ -70,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    policy_config = parse_pairs(args.policy_config, "--policy-config")
+    policy_config = policy_config_from(args)
     policy = args.policy
     if args.model_dir:
         policy = "causal_lm"
@@ -78,15 +89,19 @@ def run(args: argparse.Namespace) -> int:
     short = args.env.split("/")[-1].split("-")[0].lower()
     out = args.out or f"runs/{short}-{args.method}-s{args.seed}"
     config = TrainConfig(
-        env_id=args.env, method=args.method, credit=parse_pairs(args.credit, "--credit"), reward=args.reward,
+        env_id=args.env, method=args.method, credit=credit_from(args), reward=args.reward,
         iterations=args.iterations, tasks=args.tasks, group_size=args.group_size, policy=policy,
         policy_config=policy_config, ppo=ppo_config_from(args, policy), eval_every=args.eval_every,
-        eval_tasks=args.eval_tasks, seed=args.seed, out=out, env_kwargs=parse_pairs(args.env_kwargs, "--env-kwargs"),
+        eval_tasks=args.eval_tasks, seed=args.seed, out=out, env_kwargs=env_kwargs_from(args),
         train_split=args.train_split, eval_split=args.eval_split, workers=args.workers, max_steps=args.max_steps,
         backend=args.backend, address=args.address, warm_start_games=args.warm_start_games,
         warm_start_epochs=args.warm_start_epochs, init_from=args.init_from,
         rl_on_warm_start_games=args.rl_on_warm_start_games,
     )
+    if args.force:
+        if args.resume:
+            raise InputError("--force starts the run again and --resume continues it: give one of them")
+        remove_for_force(out, ("config.json", "metrics.csv", "checkpoints"), "training run")
     created = not Path(out).exists()
     try:
         return _train(args, config)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from proxmo_analysis.cli._training_args import add_ppo_arguments, parse_pairs, ppo_config_from
+from proxmo_analysis.cli._args import add_credit_options, add_policy_config, credit_from, policy_config_from
+from proxmo_analysis.cli._training_args import add_ppo_arguments, ppo_config_from
 from proxmo_analysis.credit.registry import method_names
 
 
@@ -25,15 +26,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="where to write the updated checkpoint (default: --checkpoint)")
     p.add_argument("--policy", default=None, choices=["scorer", "causal_lm"],
                    help="start a fresh policy of this backend when --checkpoint does not exist")
-    p.add_argument("--policy-config", nargs="*", default=[], metavar="KEY=VALUE", help="settings of a fresh policy")
+    add_policy_config(p, "a setting of a fresh policy, e.g. --policy-config hidden=64")
     p.add_argument("--method", default="proxmo", choices=method_names(),
                    help="credit method used when RUN is not scored yet (default: %(default)s)")
-    p.add_argument("--credit", nargs="*", default=[], metavar="KEY=VALUE", help="extra credit-method parameters")
     p.add_argument("--rescore", action="store_true", help="score RUN with --method even when it has advantages")
     p.add_argument("--missing-behavior", default="error", choices=["error", "current"],
                    help="rows without behavior_logprob: fail, or use the policy's own (ratio 1)")
     p.add_argument("--seed", type=int, default=0, help="mini-batch shuffling seed (default: %(default)s)")
     add_ppo_arguments(p)
+    add_credit_options(p)
     p.set_defaults(func=run)
 
 
@@ -53,14 +54,14 @@ def run(args: argparse.Namespace) -> int:
         ck = load_checkpoint(ck_path)
         policy, ref, extra, opt_state = ck.policy, ck.ref_policy, ck.extra, ck.optimizer_state
     elif args.policy:
-        policy = build_policy(args.policy, parse_pairs(args.policy_config, "--policy-config"))
+        policy = build_policy(args.policy, policy_config_from(args))
         ref, extra, opt_state = None, {}, None
     else:
         raise FileNotFoundError(f"checkpoint not found: {ck_path} (pass --policy to start a fresh one)")
     ref = ref or policy.clone_frozen()
     df = read_log(args.run)
     if args.rescore or "advantage" not in df.columns:
-        df = assign_credit(df, args.method, parse_pairs(args.credit, "--credit"))
+        df = assign_credit(df, args.method, credit_from(args))
     config = dataclasses.replace(ppo_config_from(args, policy.backend), seed=args.seed, missing_behavior=args.missing_behavior)
     optimizer = make_optimizer(policy, config)
     if opt_state is not None:

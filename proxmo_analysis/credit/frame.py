@@ -12,6 +12,8 @@ from typing import Iterable
 import numpy as np
 import polars as pl
 
+from proxmo_analysis.errors import InputTypeError
+
 ID_COLUMNS = ("group_id", "episode_id")
 ADDED_COLUMNS = ("return_to_go", "adv_episode", "adv_step", "advantage")
 
@@ -99,7 +101,7 @@ def _first_bad_row(mask: np.ndarray) -> int:
 def _numeric(df: pl.DataFrame, name: str, where: str) -> np.ndarray:
     col = df.get_column(name)
     if not (col.dtype.is_numeric() or col.dtype == pl.Boolean):
-        raise TypeError(f"{where}: column {name!r} must be numeric, got {col.dtype}")
+        raise InputTypeError(f"{where}: column {name!r} must be numeric, got {col.dtype}")
     if col.null_count():
         raise ValueError(f"{where}: column {name!r} has a null at row {_first_bad_row(col.is_null().to_numpy())}")
     return col.cast(pl.Float64).to_numpy()
@@ -111,7 +113,7 @@ def _boolean(df: pl.DataFrame, name: str, where: str) -> np.ndarray:
         raise ValueError(f"{where}: column {name!r} has a null at row {_first_bad_row(col.is_null().to_numpy())}")
     if col.dtype != pl.Boolean:
         if not col.dtype.is_numeric():
-            raise TypeError(f"{where}: column {name!r} must be boolean, got {col.dtype}")
+            raise InputTypeError(f"{where}: column {name!r} must be boolean, got {col.dtype}")
         col = col != 0
     return col.to_numpy().astype(bool)
 
@@ -144,7 +146,7 @@ def prepare_rows(
         raise ValueError(f"{where}: column 'reward' has a non-finite value ({reward[row]}) at row {row}")
     step_col = df.get_column("step")
     if not step_col.dtype.is_integer():
-        raise TypeError(f"{where}: column 'step' must be an integer, got {step_col.dtype}")
+        raise InputTypeError(f"{where}: column 'step' must be an integer, got {step_col.dtype}")
     if step_col.null_count():
         raise ValueError(f"{where}: column 'step' has a null at row {_first_bad_row(step_col.is_null().to_numpy())}")
     step = step_col.cast(pl.Int64).to_numpy()
@@ -162,7 +164,7 @@ def prepare_rows(
     if need_observation:
         observation = df.get_column("observation")
         if observation.dtype not in (pl.String,):
-            raise TypeError(f"{where}: column 'observation' must be a string column, got {observation.dtype}")
+            raise InputTypeError(f"{where}: column 'observation' must be a string column, got {observation.dtype}")
         if observation.null_count():
             raise ValueError(f"{where}: column 'observation' has a null at row "
                              f"{_first_bad_row(observation.is_null().to_numpy())}")

@@ -126,6 +126,16 @@ def config_fields(name: str) -> list[str]:
     return [f.name for f in dataclasses.fields(get_method(name).config)]
 
 
+def settings_per_method(methods: list[str], config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Split one set of settings over several methods: each gets the keys its config has (``tau`` goes to
+    proxmo only). A key no method has raises one ValueError."""
+    fields = {name: set(config_fields(name)) for name in methods}
+    unknown = [k for k in config if not any(k in fields[m] for m in methods)]
+    if unknown:
+        raise ValueError(f"parameter(s) {', '.join(unknown)} belong to none of the methods {', '.join(methods)}")
+    return {name: {k: v for k, v in config.items() if k in fields[name]} for name in methods}
+
+
 def make_config(method: str, config: Mapping[str, Any]) -> tuple[Method, Any]:
     """The method and its validated config (ablation defaults, then ``config``); unknown parameters raise
     one ValueError listing the known ones."""
@@ -194,4 +204,4 @@ register_method(Method("proxmo_wo_psa", proxmo, ProxMOConfig, label="ProxMO w/o 
                        defaults={"psa": False}, **_PROXMO))
 
 __all__ = ["Capability", "METHODS", "Method", "color", "config_fields", "get_method", "label", "make_config",
-           "method_names", "register_method", "runs_in_workers"]
+           "method_names", "register_method", "runs_in_workers", "settings_per_method"]

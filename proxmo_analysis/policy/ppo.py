@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from proxmo_analysis.errors import InputKeyError
 from proxmo_analysis.policy.base import CandidatePolicy
 from proxmo_analysis.policy.config import PPOConfig
 from proxmo_analysis.policy.context import contexts_from_rows
@@ -129,7 +130,7 @@ def ppo_update(
     columns = set(getattr(rows, "columns", []))
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
-        raise KeyError(f"the rows lack column(s) {missing}; score the run first (proxmo_analysis.score)")
+        raise InputKeyError(f"the rows lack column(s) {missing}; score the run first (proxmo_analysis.score)")
     n = len(rows)
     if n == 0:
         raise ValueError("no rows to update on")
