@@ -30,6 +30,7 @@ CREDIT_COMMANDS = {
     "train": ["train"],
     "update": ["update", "RUN", "--checkpoint", "c.pt"],
     "plot": ["plot", "psa", "RUN", "--out", "f.png"],
+    "show": ["show", "RUN", "--out", "p.html"],
 }
 POLICY_CONFIG_COMMANDS = {"train": ["train"], "update": ["update", "RUN", "--checkpoint", "c.pt"]}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .score import add_method_options, config_from_args
+from ._args import add_credit_options, credit_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--methods", default="grpo,gigpo,proxmo", help="comma-separated credit methods (grpo,gigpo,proxmo)")
     parser.add_argument("--max-groups", type=int, default=200, help="groups embedded when --group is not given (200)")
     parser.add_argument("--out", required=True, help="HTML file to write")
-    add_method_options(parser)  # the same method settings as `proxmo compare`, given to the methods that have them
+    add_credit_options(parser)  # the same method settings as `proxmo compare`, given to the methods that have them
     parser.set_defaults(func=run)
 
 
@@ -29,6 +29,6 @@ def run(args: argparse.Namespace) -> int:
     if args.max_groups < 1:
         raise ValueError(f"--max-groups must be >= 1, got {args.max_groups}")
     summary = write_page(args.run, args.out, groups=args.group, methods=args.methods.split(","),
-                         max_groups=args.max_groups, config=config_from_args(args))
+                         max_groups=args.max_groups, config=credit_from(args))
     print(f"wrote {summary['out']} ({summary['groups']} task groups, {summary['bytes'] / 1024:.0f} KiB)")
     return 0
