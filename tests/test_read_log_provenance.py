@@ -40,3 +40,11 @@ def test_a_part_of_another_env_is_refused(tmp_path):
     with pytest.raises(ValueError, match="part-00001.parquet: belongs to another run \\(env_id 'proxmo/WebShop-v0'"):
         read_log(alf)
     assert read_log(alf, union=True).height == read_log(web).height + read_log(alf / "part-00000.parquet").height
+
+
+def test_a_corrupt_manifest_is_refused_not_copied(tmp_path, capsys):
+    run = write_run(alfworld_like_log(60, group_size=2, max_steps=4, seed=1), tmp_path / "run")
+    (run / "manifest.json").write_text('{"env_id": "proxmo/ALF')
+    assert main(["score", str(run), "--out", str(tmp_path / "scored")]) == 2
+    assert "manifest.json: not valid JSON" in capsys.readouterr().err
+    assert not (tmp_path / "scored").exists()

@@ -110,19 +110,28 @@ class SearchIndex:
                 if saved == asins:
                     retriever = bm25s.BM25.load(str(path), load_corpus=False, show_progress=False, verbosity=0)
                     return cls(retriever, asins)
-            except (OSError, ValueError, KeyError):
-                pass  # stale or partial cache: rebuild below
+            except Exception:  # noqa: BLE001 - a damaged cache (any loader error) is rebuilt and replaced below
+                pass
         index = cls.build(products)
         try:
             root.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", dir=root))
             index._retriever.save(str(tmp), show_progress=False)
             (tmp / "asins.json").write_text(json.dumps(asins))
+            import shutil
+
+            if path.exists():
+                # A damaged or stale copy is in the way (os.replace cannot replace a non-empty folder):
+                # move it aside first, or it would be rebuilt on every start and never replaced.
+                stale = Path(tempfile.mkdtemp(prefix=path.name + ".stale.", dir=root))
+                try:
+                    os.replace(path, stale / "old")
+                except OSError:
+                    pass  # another process moved it already
+                shutil.rmtree(stale, ignore_errors=True)
             try:
                 os.replace(tmp, path)
             except OSError:  # another process won the race; its copy is identical
-                import shutil
-
                 shutil.rmtree(tmp, ignore_errors=True)
         except OSError:
             pass
