@@ -81,9 +81,9 @@ def cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("proxmo_cache")
 
 
-def make(tiny, cache, goals="synthetic"):
+def make(tiny, cache, goals="synthetic", **kwargs):
     return gym.make("proxmo/WebShop-v0", catalog=str(tiny), goals=goals, split="all", noun_extractor="words",
-                    cache_dir=str(cache)).unwrapped
+                    cache_dir=str(cache), **kwargs).unwrapped
 
 
 def goal_index(env, options) -> int:
@@ -191,7 +191,7 @@ def test_search_ranks_like_lucene_bm25(tiny, cache):
 
 # ---- pages and navigation ----------------------------------------------------------------------------
 def test_page_texts_clickables_and_navigation(tiny, cache):
-    env = make(tiny, cache)
+    env = make(tiny, cache, show_reviews=True)  # the opt-in ratings and reviews (upstream's default: below)
     i = goal_index(env, {"color": "navy blue", "size": "9"})
     obs, info = env.reset(seed=0, options={"goal_index": i})
     ins = env.goals[i].instruction_text
@@ -232,6 +232,12 @@ def test_page_texts_clickables_and_navigation(tiny, cache):
     assert info["selected_options"] == {"color": "navy blue"}  # sub-page round trip keeps the selection
     assert env.step("click[reviews]")[0] == f'{head}{S}< Prev{S}"Great shoes"{S}5{S}Light and fast.{S}"Runs small"{S}4{S}Order a size up.'
     assert env.step("click[< prev]")[0] == item
+    # upstream's pages (the default): its loader never reads the reviews, so Rating: N.A. and an empty page
+    plain = make(tiny, cache)
+    plain.reset(seed=0, options={"goal_index": i})
+    plain.step("search[running shoes]")
+    assert plain.step("click[b000000001]")[0] == item.replace("Rating: 4.5", "Rating: N.A.")
+    assert plain.step("click[reviews]")[0] == f"{head}{S}< Prev"
     # < prev on the item page -> the results page it came from, selections cleared
     obs, *_, info = env.step("click[< prev]")
     assert info["page"] == "results" and info["selected_options"] == {} and "Page 1 (Total results: 2)" in obs

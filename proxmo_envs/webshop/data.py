@@ -29,9 +29,19 @@ class CatalogData:
 
     catalog: Catalog
     index: SearchIndex
-    views: dict[str, ProductView]
+    views: dict[str, ProductView]  # upstream's pages (Rating: N.A., empty reviews)
     charset: str  # every character the pages of this catalogue can show (sorted, deterministic)
     max_text: int  # an upper bound on an observation's length
+    _review_views: dict[str, ProductView] | None = None
+
+    def views_for(self, show_reviews: bool) -> dict[str, ProductView]:
+        """The product views without (upstream) or with ratings and reviews, the latter built on first use."""
+        if not show_reviews:
+            return self.views
+        with _LOCK:
+            if self._review_views is None:
+                self._review_views = {p.asin: ProductView.of(p, show_reviews=True) for p in self.catalog.products}
+            return self._review_views
 
 
 @dataclass
@@ -112,9 +122,12 @@ def get_catalog(catalog: str | Path = EMBEDDED, cache_dir: Path | None = None) -
         cat = load_catalog(folder)
         index = SearchIndex.load_or_build(cat.products, cat.data_hash, cache_dir)
         views = {p.asin: ProductView.of(p) for p in cat.products}
-        # an observation is a header (instruction) plus one page body: bound both generously
-        body = max((max(len(v.item_text), len(v.description_text), len(v.features_text), len(v.reviews_text),
-                        10 * len(v.result_text)) for v in views.values()), default=0)
+        # an observation is a header (instruction) plus one page body: bound both generously (reviews counted,
+        # so the bound holds with show_reviews=True too)
+        reviews = {p.asin: sum(len(r["title"]) + len(str(r["score"])) + len(r["body"]) + 24 for r in p.reviews)
+                   + len(p.rating) for p in cat.products}
+        body = max((max(len(v.item_text) + reviews[a], len(v.description_text), len(v.features_text),
+                        10 * len(v.result_text)) for a, v in views.items()), default=0)
         ins = max((len(p.instruction_text or "") for p in cat.products), default=0)
         ins = max([ins] + [len(str(h.get("instruction", ""))) for p in cat.products for h in p.human_instructions
                            if isinstance(h, dict)])

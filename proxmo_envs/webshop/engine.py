@@ -49,11 +49,16 @@ class Session:
     asin: str | None = None
     options: dict = field(default_factory=dict)
     score: float = 0.0
+    show_reviews: bool = False  # item pages with the catalogue's ratings and reviews (upstream: N.A., none)
+
+    @property
+    def views(self) -> dict:
+        return self.data.views_for(self.show_reviews)
 
     # ---- observation and clickables -------------------------------------------------------------
     def _page_views(self) -> list:
         lo = (self.page_num - 1) * pages.PRODUCT_WINDOW
-        views = self.data.views
+        views = self.views
         return [views[a] for a in self.results[lo:lo + pages.PRODUCT_WINDOW]]
 
     def observation(self) -> str:
@@ -63,9 +68,9 @@ class Session:
         if self.page == "results":
             return pages.results_page(ins, self.page_num, len(self.results), self._page_views())
         if self.page == "item":
-            return pages.item_page(ins, self.data.views[self.asin])
+            return pages.item_page(ins, self.views[self.asin])
         if self.page in pages.SUB_PAGES:
-            return pages.sub_page(ins, self.data.views[self.asin], self.page)
+            return pages.sub_page(ins, self.views[self.asin], self.page)
         return pages.done_page(self.asin or "", self.options, self.score)
 
     def clickables(self) -> tuple[str, ...]:
@@ -74,7 +79,7 @@ class Session:
         if self.page == "results":
             return pages.results_clickables(self.page_num, self._page_views())
         if self.page == "item":
-            return self.data.views[self.asin].clickables
+            return self.views[self.asin].clickables
         if self.page in pages.SUB_PAGES:
             return pages.SUB_PAGE_CLICKABLES
         return ()
@@ -127,7 +132,7 @@ class Session:
             self.page = "item"
             self.asin = next(v.asin for v in self._page_views() if v.asin.lower() == arg)
         else:  # an option value on the item page
-            self.options[self.data.views[self.asin].option_of_value[arg]] = arg
+            self.options[self.views[self.asin].option_of_value[arg]] = arg
         return Outcome(True)
 
     def _buy(self) -> Outcome:

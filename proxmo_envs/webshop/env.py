@@ -41,6 +41,8 @@ class WebShopEnv(gym.Env):
         noun_extractor: ``"auto"`` (spaCy en_core_web_sm if installed, else ``"words"``), ``"words"``,
             ``"spacy"`` or a callable ``title -> list[str]`` for the type reward.
         cache_dir: where the BM25 index is cached (default ``$PROXMO_CACHE`` or ``~/.cache/proxmo``).
+        show_reviews: ``False`` (upstream): item pages say ``Rating: N.A.`` and the reviews page is empty, as
+            upstream's loader never reads the reviews. ``True``: the catalogue's average rating and reviews.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
@@ -55,11 +57,14 @@ class WebShopEnv(gym.Env):
         noun_extractor: NounExtractorSpec = "auto",
         cache_dir: str | Path | None = None,
         render_mode: str | None = None,
+        show_reviews: bool = False,
     ) -> None:
         if not isinstance(max_steps, (int, np.integer)) or isinstance(max_steps, bool) or max_steps < 1:
             raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed (the data seed) must be an int >= 0, got {seed!r}")
+        if not isinstance(show_reviews, bool):
+            raise ValueError(f"show_reviews must be True or False, got {show_reviews!r}")
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
         self._tasks = get_tasks(catalog, goals, seed, Path(cache_dir).expanduser() if cache_dir else None)
@@ -70,6 +75,7 @@ class WebShopEnv(gym.Env):
         self.split = split
         self.max_steps = int(max_steps)
         self.render_mode = render_mode
+        self.show_reviews = show_reviews
         self.task_ids, self._cum_weights = self._tasks.split_tables(split)
         cat = self._tasks.catalog
         self.observation_space = SharedText(max_length=cat.max_text, min_length=0, charset=cat.charset)
@@ -121,7 +127,8 @@ class WebShopEnv(gym.Env):
         super().reset(seed=seed)
         self._goal_pos = self._pick_goal(options)
         goal = self._tasks.goalset.goals[self._goal_indices[self._goal_pos]]
-        self._session = Session(self._tasks.catalog, goal, self._tasks.price_of, self._nouns)
+        self._session = Session(self._tasks.catalog, goal, self._tasks.price_of, self._nouns,
+                                show_reviews=self.show_reviews)
         self._steps = 0
         return self._session.observation(), self._info(invalid=False, parts=None)
 

@@ -20,6 +20,8 @@ PREV_PAGE = "< prev"
 BUY_NOW = "buy now"
 SUB_PAGES = ("description", "features", "reviews")
 SEARCH_BUTTON = "search"
+#: What upstream's item page shows as the rating (its loader never reads the reviews file).
+UPSTREAM_RATING = "N.A."
 
 START_CLICKABLES = (SEARCH_BUTTON,)
 SUB_PAGE_CLICKABLES = (BACK_TO_SEARCH, PREV_PAGE)
@@ -39,14 +41,18 @@ class ProductView:
     option_of_value: dict  # clickable option value -> option name (the last option offering it wins)
 
     @classmethod
-    def of(cls, p: Product) -> "ProductView":
+    def of(cls, p: Product, show_reviews: bool = False) -> "ProductView":
+        """The pages of ``p``. ``show_reviews=False`` is upstream: its loader has the reviews file commented
+        out, so every item page says ``Rating: N.A.`` and every reviews page is empty. ``True`` shows the
+        catalogue's average rating and reviews instead (an extension, off by default)."""
         parts = []
         for name, values in p.options.items():
             parts.append(name)
             parts.extend(values)
-        parts += [p.name, f"Price: {p.price_tag}", f"Rating: {p.rating}", "Description", "Features", "Reviews", "Buy Now"]
+        rating = p.rating if show_reviews else UPSTREAM_RATING
+        parts += [p.name, f"Price: {p.price_tag}", f"Rating: {rating}", "Description", "Features", "Reviews", "Buy Now"]
         reviews = []
-        for r in p.reviews:  # upstream's review page: "title" in quotes, the score, the body
+        for r in p.reviews if show_reviews else ():  # upstream's review page: "title" in quotes, the score, the body
             reviews += [f'"{r["title"]}"', str(r["score"]), r["body"].strip()]
         clickables: dict[str, None] = dict.fromkeys((BACK_TO_SEARCH, PREV_PAGE, *SUB_PAGES, BUY_NOW))
         option_of_value: dict[str, str] = {}
