@@ -237,11 +237,11 @@ def test_checkpoint_round_trip(tmp_path):
 def test_search_candidates_come_from_the_instruction():
     goal = "i'm looking for a red cotton t-shirt with color: red, and size: large, and price lower than 30.00 dollars"
     assert search_queries(goal) == [goal, "red cotton t-shirt"]
-    goal2 = "i need a long clip-in hair extension which is natural looking, and price lower than 40.00 dollars"
+    goal2 = "i need a long clip-on desk lamp which is easy to carry, and price lower than 40.00 dollars"
     assert search_queries(goal2) == [
         goal2,
-        "long clip-in hair extension which is natural looking",
-        "long clip-in hair extension natural",
+        "long clip-on desk lamp which is easy to carry",
+        "long clip-on desk lamp easy carry",
     ]
     obs = f"WebShop [SEP] Instruction: [SEP] {goal2} [SEP] Search"
     ctx = make_context(obs, ["search[<query>]"])
