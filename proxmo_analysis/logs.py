@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from proxmo_envs.trajlog.fs import RunLike, RunLocation, resolve_location
+from proxmo_envs.trajlog.manifest import read_manifest_data
 from proxmo_envs.trajlog.schema import (
     LOG_SCHEMA,
     MANIFEST_NAME,
@@ -186,12 +187,7 @@ def _check_same_run(loc: RunLocation, files: list[str], shown: list[str]) -> Non
     manifests without those keys, e.g. hand-made logs, are not compared)."""
     if not loc.is_dir() or not loc.exists(MANIFEST_NAME):
         return
-    try:
-        manifest = json.loads(loc.read_text(MANIFEST_NAME))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{loc.display(MANIFEST_NAME)}: not valid JSON ({err})") from None
-    if not isinstance(manifest, dict):
-        raise ValueError(f"{loc.display(MANIFEST_NAME)}: not a JSON object")
+    manifest = read_manifest_data(loc)
     for f, name in zip(files, shown):
         raw = (_parquet_file(loc, f, name).schema_arrow.metadata or {}).get(RUN_METADATA_KEY.encode())
         if raw is None:
@@ -259,9 +255,7 @@ def read_run_metadata(path: RunLike) -> dict[str, Any]:
     """The run's metadata: ``manifest.json`` of a run folder, or a file's ``proxmo.run`` key-value metadata."""
     loc = resolve_location(path)
     if loc.is_dir():
-        if not loc.exists(MANIFEST_NAME):
-            raise FileNotFoundError(f"{loc}: no {MANIFEST_NAME}")
-        return json.loads(loc.read_text(MANIFEST_NAME))
+        return read_manifest_data(loc)
     if not loc.exists():
         raise FileNotFoundError(f"{loc}: no such run folder or Parquet file")
     meta = _parquet_file(loc, loc.path, str(loc)).schema_arrow.metadata or {}

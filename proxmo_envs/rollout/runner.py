@@ -18,13 +18,15 @@ import queue as queue_mod
 import secrets
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import gymnasium as gym
 
-from proxmo_envs.trajlog.schema import MANIFEST_NAME, PART_GLOB, SCHEMA_VERSION
 from proxmo_envs.trajlog.fs import RunLike, RunLocation, resolve_location
+from proxmo_envs.trajlog.manifest import Manifest, now_utc
+from proxmo_envs.trajlog.schema import MANIFEST_NAME, PART_GLOB
 from proxmo_envs.trajlog.writer import DEFAULT_ROWS_PER_PART
 
 from .lock import acquire_session, release, wait_for_old_workers
@@ -39,14 +41,7 @@ SEED_RULE = (
     ".generate_state(4, uint32): env_seed = w0<<32|w1, policy_seed = w2<<32|w3 (63 bits)"
 )
 
-#: Manifest fields that must agree when resuming (they decide which episodes exist and their seeds).
-_RESUME_KEYS = ("env_id", "env_kwargs", "tasks", "group_size", "seed", "iteration", "policy", "max_steps", "config_digest")
-
 ProgressFn = Callable[[int, int], None]
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _jsonable(value: Any) -> Any:
@@ -72,14 +67,16 @@ def resolved_env_config(env: gym.Env, env_kwargs: Mapping[str, Any]) -> dict[str
 
 
 def recreate_command(config: Mapping[str, Any], make_id: str, out: Path | RunLocation) -> list[str]:
-    """The ``proxmo rollout`` argv that re-creates a run from its manifest fields."""
+    """The ``proxmo rollout`` argv that re-creates a run from its manifest fields (``Manifest.identity()``)."""
     policy = config["policy"]
     policy_arg = policy.get("name") if "class" not in policy else policy["class"].rpartition(".")[0] + ":" + policy[
         "class"].rpartition(".")[2]
     argv = [
         "proxmo", "rollout", "--env", make_id, "--tasks", ",".join(str(i) for i, _ in config["tasks"]),
         "--group-size", str(config["group_size"]), "--policy", str(policy_arg), "--seed", str(config["seed"]),
-        "--iteration", str(config["iteration"]), "--env-kwargs", json.dumps(config["env_kwargs"], sort_keys=True),
+        "--iteration", str(config["iteration"]),
+        *(arg for key, value in sorted(config["env_kwargs"].items())
+          for arg in ("--env-kwargs", f"{key}={json.dumps(value)}")),
         "--out", str(out),
     ]
     if config["max_steps"] is not None:
@@ -91,15 +88,6 @@ def _package_version() -> str:
     import proxmo_envs
 
     return proxmo_envs.__version__
-
-
-def _read_manifest(out: RunLocation) -> dict[str, Any]:
-    if not out.exists(MANIFEST_NAME):
-        raise FileNotFoundError(f"{out}: no {MANIFEST_NAME}; not a run folder, nothing to resume")
-    try:
-        return json.loads(out.read_text(MANIFEST_NAME))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{out.display(MANIFEST_NAME)}: not valid JSON ({err})") from None
 
 
 def _run_workers(jobs: list[RolloutJob], on_done: Callable[[int], None]) -> list[JobResult]:
@@ -202,70 +190,26 @@ def rollout(
         the ``RolloutSummary`` of the run folder (this session's speed included).
     """
     env_kwargs = dict(env_kwargs or {})
-    if backend not in ("local", "ray"):
-        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
     # Every argument is checked before the run folder (manifest, lock) is created, so a typo leaves nothing
     # behind that would block the corrected command.
-    for name, value, low in (("workers", workers, 1), ("group_size", group_size, 1), ("rows_per_part", rows_per_part, 1),
-                             ("seed", seed, None), ("iteration", iteration, 0), ("max_steps", max_steps, 1),
-                             ("batch_size", batch_size, 1)):
-        if value is None and name in ("max_steps", "batch_size"):
-            continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be an integer, got {value!r}")
-        if low is not None and value < low:
-            raise ValueError(f"{name} must be >= {low}, got {value}")
-    try:
-        json.dumps(env_kwargs)
-    except TypeError as err:
-        raise TypeError(f"env_kwargs must be JSON-serialisable (they go into the manifest): {err}") from None
+    _check_arguments(env_kwargs, backend, workers=workers, group_size=group_size, rows_per_part=rows_per_part,
+                     seed=seed, iteration=iteration, max_steps=max_steps, batch_size=batch_size)
     out = resolve_location(out)
-    policy_desc = describe_policy(policy)
-
-    import proxmo_envs  # noqa: F401  (registers the ids)
-
-    try:
-        probe = gym.make(env_id, **env_kwargs)
-    except gym.error.Error as err:  # unknown id, namespace or version: one clear line, not a traceback
-        raise ValueError(f"env {env_id!r}: {err}") from None
-    try:
-        unwrapped = probe.unwrapped
-        task_ids = getattr(unwrapped, "task_ids", None)
-        if task_ids is None:
-            raise ValueError(f"{env_id}: env has no task_ids; the rollout runner needs a proxmo/* env (env-api.md)")
-        env_config = resolved_env_config(probe, env_kwargs)
-        # "module:proxmo/X-v0" makes the same env as "proxmo/X-v0"; rows carry the plain id.
-        log_env_id = probe.spec.id if probe.spec is not None else env_id
-    finally:
-        probe.close()
-    task_list = resolve_tasks(tasks, list(task_ids))
-
-    digest = config_digest(
-        {"env_id": log_env_id, "env_kwargs": env_kwargs, "policy": policy_desc, "seed": seed, "max_steps": max_steps}
-    )
-    config = {
-        "env_id": log_env_id,
-        "env_kwargs": env_kwargs,
-        "tasks": [[i, t] for i, t in task_list],
-        "group_size": int(group_size),
-        "seed": int(seed),
-        "iteration": int(iteration),
-        "policy": policy_desc,
-        "max_steps": max_steps,
-        "config_digest": digest,
-    }
-    if resume and not out.is_dir():
-        raise FileNotFoundError(f"{out}: no such run folder, nothing to resume")
-    if out.is_local and Path(out.path).exists() and not Path(out.path).is_dir():
-        raise ValueError(f"{out}: is a file, not a run folder")
-    created = not out.is_dir()
-    out.make_dirs()
+    probe = _probe_env(env_id, env_kwargs)
+    identity = _run_identity(probe, env_kwargs, policy, resolve_tasks(tasks, probe.task_ids), group_size, seed,
+                             iteration, max_steps)
+    created = _prepare_folder(out, resume)
     # a second rollout on this folder fails here, not later (local folders: remote ones have no flock)
     session_lock = acquire_session(Path(out.path)) if out.is_local else None
     try:
-        return _run_session(out, resume, config, env_id, env_config, log_env_id, seed, iteration, group_size,
-                            task_list, digest, workers, backend, rows_per_part, batch_size, env_kwargs, policy,
-                            max_steps, progress, address)
+        manifest = _open_manifest(out, resume, identity, probe, env_id)
+        specs = _pending_episodes(out, manifest, resume)
+        session = _start_session(out, manifest, specs, workers=workers, backend=backend,
+                                 rows_per_part=rows_per_part, batch_size=batch_size or group_size)
+        jobs = _jobs(out, manifest, specs, session, env_id=env_id, policy=policy, workers=workers,
+                     rows_per_part=rows_per_part, batch_size=batch_size or group_size)
+        results, seconds = _run_jobs(jobs, len(specs), backend, address, workers, progress)
+        return _finish_session(out, manifest, results, seconds, backend)
     except KeyboardInterrupt:
         # Ctrl-C: the workers are stopped by now; their half-written parts go, complete episodes stay for --resume.
         out.remove_temporaries()
@@ -281,93 +225,145 @@ def rollout(
         release(session_lock)
 
 
-def _run_session(out, resume, config, env_id, env_config, log_env_id, seed, iteration, group_size, task_list,
-                 digest, workers, backend, rows_per_part, batch_size, env_kwargs, policy, max_steps, progress,
-                 address) -> RolloutSummary:
-    """The body of :func:`rollout` once the run folder exists and is locked."""
+# ---- the steps of rollout(), in order ------------------------------------------------------------------
+
+def _check_arguments(env_kwargs: dict[str, Any], backend: str, **numbers: Any) -> None:
+    """Step 1: every argument is valid (one ValueError / TypeError naming it)."""
+    if backend not in ("local", "ray"):
+        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+    lows = {"workers": 1, "group_size": 1, "rows_per_part": 1, "seed": None, "iteration": 0, "max_steps": 1,
+            "batch_size": 1}
+    for name, value in numbers.items():
+        if value is None and name in ("max_steps", "batch_size"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        if lows[name] is not None and value < lows[name]:
+            raise ValueError(f"{name} must be >= {lows[name]}, got {value}")
+    try:
+        json.dumps(env_kwargs)
+    except TypeError as err:
+        raise TypeError(f"env_kwargs must be JSON-serialisable (they go into the manifest): {err}") from None
+
+
+@dataclass(frozen=True)
+class EnvProbe:
+    """What one ``gym.make`` tells the runner before any episode: the id rows carry, the resolved env config
+    and the task ids of the split."""
+
+    log_env_id: str
+    env_config: dict[str, Any]
+    task_ids: list[str]
+
+
+def _probe_env(env_id: str, env_kwargs: dict[str, Any]) -> EnvProbe:
+    """Step 2: make the env once (unknown ids and non-proxmo envs fail here, before the folder exists)."""
+    import proxmo_envs  # noqa: F401  (registers the ids)
+
+    try:
+        probe = gym.make(env_id, **env_kwargs)
+    except gym.error.Error as err:  # unknown id, namespace or version: one clear line, not a traceback
+        raise ValueError(f"env {env_id!r}: {err}") from None
+    try:
+        task_ids = getattr(probe.unwrapped, "task_ids", None)
+        if task_ids is None:
+            raise ValueError(f"{env_id}: env has no task_ids; the rollout runner needs a proxmo/* env (env-api.md)")
+        # "module:proxmo/X-v0" makes the same env as "proxmo/X-v0"; rows carry the plain id.
+        log_env_id = probe.spec.id if probe.spec is not None else env_id
+        return EnvProbe(log_env_id, resolved_env_config(probe, env_kwargs), list(task_ids))
+    finally:
+        probe.close()
+
+
+def _run_identity(probe: EnvProbe, env_kwargs: dict[str, Any], policy: Any, task_list: list, group_size: int,
+                  seed: int, iteration: int, max_steps: int | None) -> dict[str, Any]:
+    """Step 3: the manifest fields that identify the run (``Manifest.IDENTITY``; a resume must match them)."""
+    policy_desc = describe_policy(policy)
+    digest = config_digest({"env_id": probe.log_env_id, "env_kwargs": env_kwargs, "policy": policy_desc,
+                            "seed": seed, "max_steps": max_steps})
+    return {
+        "env_id": probe.log_env_id, "env_kwargs": env_kwargs, "tasks": [[i, t] for i, t in task_list],
+        "group_size": int(group_size), "seed": int(seed), "iteration": int(iteration), "policy": policy_desc,
+        "max_steps": max_steps, "config_digest": digest,
+    }
+
+
+def _prepare_folder(out: RunLocation, resume: bool) -> bool:
+    """Step 4: create the run folder (``resume`` needs it to exist); returns whether this call created it."""
+    if resume and not out.is_dir():
+        raise FileNotFoundError(f"{out}: no such run folder, nothing to resume")
+    if out.is_local and Path(out.path).exists() and not Path(out.path).is_dir():
+        raise ValueError(f"{out}: is a file, not a run folder")
+    created = not out.is_dir()
+    out.make_dirs()
+    return created
+
+
+def _open_manifest(out: RunLocation, resume: bool, identity: dict[str, Any], probe: EnvProbe,
+                   make_id: str) -> Manifest:
+    """Step 5: the folder's manifest (``resume``: checked against this call's arguments) or a new one."""
     if resume:
-        manifest = _read_manifest(out)
-        for key in _RESUME_KEYS:
-            if manifest.get(key) != config[key]:
-                raise ValueError(
-                    f"{out.display(MANIFEST_NAME)}: cannot resume, {key} differs "
-                    f"(run folder: {manifest.get(key)!r}, now: {config[key]!r})"
-                )
+        if not out.exists(MANIFEST_NAME):
+            raise FileNotFoundError(f"{out}: no {MANIFEST_NAME}; not a run folder, nothing to resume")
+        manifest = Manifest.read(out)
+        differs = manifest.mismatch(identity)
+        if differs:
+            key, theirs, ours = differs
+            raise ValueError(f"{out.display(MANIFEST_NAME)}: cannot resume, {key} differs "
+                             f"(run folder: {theirs!r}, now: {ours!r})")
         if out.is_local:
             wait_for_old_workers(Path(out.path))  # a killed runner's workers finish their episode first
         out.remove_temporaries()
-    else:
-        if out.exists(MANIFEST_NAME) or out.glob(PART_GLOB):
-            raise ValueError(f"{out}: already holds a run; pass resume=True (--resume) or choose another folder")
-        now = _now()
-        manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "run_id": f"{out.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}",
-            **config,
-            "make_id": env_id,
-            "command": recreate_command(config, env_id, out),
-            "env_config": env_config,
-            "seeds": {"seed": int(seed), "rule": SEED_RULE},
-            "package_version": _package_version(),
-            "created_at": now,
-            "sessions": [],
-        }
-    run_id = manifest["run_id"]
-    run_metadata = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "env_id": log_env_id,
-        "env_kwargs": env_kwargs,
-        "env_config": manifest.get("env_config", env_config),
-        "package_version": manifest.get("package_version", _package_version()),
-        "seeds": manifest["seeds"],
-        "group_size": int(group_size),
-        "iteration": int(iteration),
-        "policy": config["policy"],
-        "created_at": manifest["created_at"],
-    }
+        return manifest
+    if out.exists(MANIFEST_NAME) or out.glob(PART_GLOB):
+        raise ValueError(f"{out}: already holds a run; pass resume=True (--resume) or choose another folder")
+    return Manifest(
+        **identity,
+        run_id=f"{out.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}",
+        make_id=make_id, command=recreate_command(identity, make_id, out), env_config=probe.env_config,
+        seeds={"seed": int(identity["seed"]), "rule": SEED_RULE}, package_version=_package_version(),
+        created_at=now_utc(),
+    )
 
-    specs = plan_episodes(task_list, group_size, seed, iteration, digest)
+
+def _pending_episodes(out: RunLocation, manifest: Manifest, resume: bool) -> list:
+    """Step 6: the episodes this session runs: all of the plan, or (``resume``) those the folder lacks."""
+    specs = plan_episodes([tuple(t) for t in manifest.tasks], manifest.group_size, manifest.seed,
+                          manifest.iteration, manifest.config_digest)
     if resume:
         done = logged_pairs(out)
         specs = [s for s in specs if (s.task_id, s.rollout_index) not in done]
+    return specs
 
+
+def _start_session(out: RunLocation, manifest: Manifest, specs: list, **settings: Any) -> str:
+    """Step 7: record the session in the manifest (status ``running``), written before any episode runs."""
     session = secrets.token_hex(3)
-    manifest["status"] = "running"
-    manifest["updated_at"] = _now()
-    manifest["sessions"].append(
-        {
-            "session": session,
-            "started_at": manifest["updated_at"],
-            "workers": workers,
-            "backend": backend,
-            "rows_per_part": rows_per_part,
-            "batch_size": batch_size or group_size,
-            "episodes_planned": len(specs),
-        }
-    )
-    out.write_json(MANIFEST_NAME, manifest)
+    manifest.status, manifest.updated_at = "running", now_utc()
+    manifest.sessions.append({"session": session, "started_at": manifest.updated_at, **settings,
+                              "episodes_planned": len(specs)})
+    manifest.write(out)
+    return session
 
+
+def _jobs(out: RunLocation, manifest: Manifest, specs: list, session: str, *, env_id: str, policy: Any,
+          workers: int, rows_per_part: int, batch_size: int) -> list[RolloutJob]:
+    """Step 8: one job per worker, whole task groups dealt round-robin; each writes its own parts."""
     chunks = split_by_group(specs, workers) if specs else []
-    jobs = [
+    return [
         RolloutJob(
-            env_id=env_id,
-            env_kwargs=env_kwargs,
-            policy=policy,
-            episodes=chunk,
-            out=str(out.path) if out.is_local else out,
-            run_id=run_id,
-            iteration=int(iteration),
-            log_env_id=log_env_id,
-            run_metadata=run_metadata,
-            part_prefix=f"{session}-w{k}",
-            rows_per_part=rows_per_part,
-            batch_size=batch_size or group_size,
-            max_steps=max_steps,
+            env_id=env_id, env_kwargs=manifest.env_kwargs, policy=policy, episodes=chunk,
+            out=str(out.path) if out.is_local else out, run_id=manifest.run_id, iteration=int(manifest.iteration),
+            log_env_id=manifest.env_id, run_metadata=manifest.run_metadata(), part_prefix=f"{session}-w{k}",
+            rows_per_part=rows_per_part, batch_size=batch_size, max_steps=manifest.max_steps,
         )
         for k, chunk in enumerate(chunks)
     ]
-    total = len(specs)
+
+
+def _run_jobs(jobs: list[RolloutJob], total: int, backend: str, address: str | None, workers: int,
+              progress: ProgressFn | None) -> tuple[list[JobResult], float]:
+    """Step 9: run the jobs (in process, on spawned workers or on Ray actors); results and seconds."""
     finished = 0
 
     def on_done(n: int) -> None:
@@ -385,25 +381,25 @@ def _run_session(out, resume, config, env_id, env_config, log_env_id, seed, iter
         results = [run_episodes(job, progress=on_done) for job in jobs]
     else:
         results = _run_workers(jobs, on_done)
-    seconds = time.perf_counter() - start
+    return results, time.perf_counter() - start
 
-    session_episodes = sum(r.episodes for r in results)
-    session_steps = sum(r.steps for r in results)
-    manifest["status"] = "complete"
-    manifest["updated_at"] = _now()
-    manifest["sessions"][-1].update(
-        {
-            "finished_at": manifest["updated_at"],
-            "episodes": session_episodes,
-            "failed": sum(r.failed for r in results),
-            "steps": session_steps,
-            "seconds": round(seconds, 3),
-            "retried": sum(getattr(r, "retried", 0) for r in results),
-        }
-    )
-    out.write_json(MANIFEST_NAME, manifest)
-    summary = summarize_run(out, run_id, session_episodes, session_steps, seconds)
-    return ray_backend.summarize(summary, results) if backend == "ray" else summary
+
+def _finish_session(out: RunLocation, manifest: Manifest, results: list[JobResult], seconds: float,
+                    backend: str) -> RolloutSummary:
+    """Step 10: the session's counts into the manifest (status ``complete``) and the run's summary."""
+    episodes, steps = sum(r.episodes for r in results), sum(r.steps for r in results)
+    manifest.status, manifest.updated_at = "complete", now_utc()
+    manifest.sessions[-1].update({
+        "finished_at": manifest.updated_at, "episodes": episodes, "failed": sum(r.failed for r in results),
+        "steps": steps, "seconds": round(seconds, 3), "retried": sum(getattr(r, "retried", 0) for r in results),
+    })
+    manifest.write(out)
+    summary = summarize_run(out, manifest.run_id, episodes, steps, seconds)
+    if backend == "ray":
+        from . import ray_backend
+
+        return ray_backend.summarize(summary, results)
+    return summary
 
 
 __all__ = ["rollout", "SEED_RULE", "resolved_env_config"]
