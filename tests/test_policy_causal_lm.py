@@ -111,3 +111,108 @@ def test_lm_update_raises_the_rewarded_action_and_checkpoint_round_trips(tiny_lm
 def test_missing_model_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="causal LM folder"):
         CausalLMPolicy(CausalLMConfig(model_dir=str(tmp_path / "nope")))
+
+
+# ---- GPU-ready settings and generation mode (all on the CPU here) ---------------------------------------
+
+INFO = {"task": "put a mug in the drawer", "admissible_actions": ADMISSIBLE}
+
+
+def test_device_auto_dtype_and_batched_scoring(tiny_lm_dir):
+    cfg = CausalLMConfig(model_dir=str(tiny_lm_dir))
+    assert cfg.device == "auto"
+    assert cfg.resolved_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+    ctxs = [make_context(OBS0, ADMISSIBLE), make_context("You see a mug.", ADMISSIBLE[:2], [(OBS0, "look")])]
+    one = CausalLMPolicy(CausalLMConfig(model_dir=str(tiny_lm_dir), device="cpu", batch_size=1))
+    many = CausalLMPolicy(CausalLMConfig(model_dir=str(tiny_lm_dir), device="cpu", batch_size=4))
+    with torch.no_grad():
+        a, b = one.candidate_logits(ctxs), many.candidate_logits(ctxs)
+    # length-sorted batches of any size give the same scores, back in candidate order
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y, atol=1e-5, rtol=0)
+    half = CausalLMPolicy(CausalLMConfig(model_dir=str(tiny_lm_dir), device="cpu", dtype="bf16"))
+    assert next(half.model.parameters()).dtype == torch.bfloat16 and half.device.type == "cpu"
+    with torch.no_grad():
+        c = half.candidate_logits(ctxs)
+    for x, y in zip(a, c):
+        assert y.dtype == torch.float32 and torch.all(torch.isfinite(y))
+        torch.testing.assert_close(x, y, atol=0.5, rtol=0.05)  # bf16 rounding only
+
+
+def test_lora_trains_only_the_adapter(tiny_lm_dir, tmp_path):
+    pytest.importorskip("peft")
+    policy = CausalLMPolicy(CausalLMConfig(model_dir=str(tiny_lm_dir), device="cpu", lora_r=4, lora_alpha=8))
+    trainable = {n for n, p in policy.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    before = {n: p.detach().clone() for n, p in policy.named_parameters()}
+    ctx = make_context(OBS0, ADMISSIBLE)
+    opt = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad], lr=1e-2)
+    policy.train()
+    loss = -policy.evaluate([ctx], ["open drawer 1"])[0].sum()
+    loss.backward()
+    opt.step()
+    changed = {n for n, p in policy.named_parameters() if not torch.equal(p.detach(), before[n])}
+    assert changed and changed <= trainable
+    back = load_checkpoint(save_checkpoint(tmp_path / "lora.pt", policy)).policy
+    with torch.no_grad():
+        torch.testing.assert_close(back.candidate_logits([ctx])[0], policy.candidate_logits([ctx])[0])
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_lm_dir):
+    ctx = make_context(OBS0, ADMISSIBLE)
+    grads = []
+    for gc in (False, True):
+        policy = CausalLMPolicy(CausalLMConfig(model_dir=str(tiny_lm_dir), device="cpu", gradient_checkpointing=gc))
+        m = policy.model
+        assert (m.is_activation_checkpointing if hasattr(m, "is_activation_checkpointing")
+                else m.is_gradient_checkpointing) is gc
+        policy.train()
+        (-policy.evaluate([ctx], ["take mug 1 from desk 1"])[0].sum()).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in policy.parameters() if p.grad is not None]))
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-5)
+
+
+def test_generation_mode_parses_replies_and_logs_their_logprob(tiny_lm_dir, monkeypatch):
+    from proxmo_envs.text import INVALID_ACTION, strip
+
+    cfg = CausalLMConfig(model_dir=str(tiny_lm_dir), device="cpu", mode="generate", max_new_tokens=12)
+    policy = CausalLMPolicy(cfg, seed=3)
+    actions, logps = policy.act([OBS0], [INFO])
+    (reply,) = policy.last_replies
+    assert 1 <= len(policy.last_reply_ids[0]) <= 12
+    assert actions[0] in ADMISSIBLE or actions[0] == INVALID_ACTION
+    assert math.isfinite(logps[0]) and logps[0] < 0
+    twin = CausalLMPolicy(cfg, seed=3)
+    assert twin.act([OBS0], [INFO])[0] == actions and twin.last_replies == [reply]  # the seed fixes the sample
+    # scripted replies: the parsed action goes to the env, the reply's log-prob is the behaviour log-prob
+    seen = []
+
+    def scripted(prompts):
+        seen.extend(prompts)
+        return ["<think>the desk</think><action>go to desk 1</action>", "no idea"][: len(prompts)]
+
+    policy = CausalLMPolicy(cfg, seed=0)
+    monkeypatch.setattr(policy, "generate", scripted)
+    actions, logps = policy.act([OBS0, OBS0], [INFO, INFO])
+    assert actions == ["go to desk 1", INVALID_ACTION]
+    prompts = list(seen)
+    with torch.no_grad():
+        expected = policy.reply_logprobs(prompts, scripted(prompts))
+    assert logps == pytest.approx(expected.tolist(), abs=1e-6)
+    assert len(prompts) == 2 and all(strip(p) == OBS0 for p in prompts)
+    policy.act(["You arrive at desk 1."], [{**INFO, "step": 1}])
+    assert "Steps taken so far: 1." in seen[-1] and "- step 1 action: go to desk 1" in seen[-1]
+    # the log-prob is differentiable (a PPO update recomputes it) and sums the reply's token log-probs
+    lp = policy.reply_logprobs([seen[0]], ["<action>look</action>"])
+    assert lp.requires_grad
+
+
+def test_bad_causal_lm_settings_are_one_clear_error():
+    from proxmo_analysis.errors import InputError
+
+    for kwargs, message in [({"dtype": "int8"}, "dtype 'int8'"), ({"device": "tpu"}, "device 'tpu'"),
+                            ({"lora_r": -1}, "lora_r"), ({"mode": "beam"}, "mode='beam'"),
+                            ({"temperature": 0.0}, "temperature"), ({"fallback": "guess"}, "fallback='guess'"),
+                            ({"gradient_checkpointing": "yes"}, "gradient_checkpointing")]:
+        with pytest.raises(InputError, match=message):
+            CausalLMConfig(model_dir="x", **kwargs)
