@@ -64,11 +64,11 @@ def _small_rollout(out: Path, env: str, max_steps: int, policy: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def webshop_run(tmp_path_factory) -> Path:
+def mixed_webshop_run(tmp_path_factory) -> Path:
     return _small_rollout(tmp_path_factory.mktemp("runs") / "webshop", "proxmo/WebShop-v0", 8, "io_fixtures:NoisyOracle")
 
 
 @pytest.fixture(scope="session")
-def alfworld_run(tmp_path_factory) -> Path:
+def mixed_alfworld_run(tmp_path_factory) -> Path:
     return _small_rollout(tmp_path_factory.mktemp("runs") / "alfworld", "proxmo/ALFWorld-v0", 8,
                          "proxmo_envs.rollout.policies:NoisyWalkthroughPolicy")

@@ -13,8 +13,8 @@ def _rows(run):
     return read_log(run).select(list(REQUIRED_COLUMNS)).sort("episode_id", "step")
 
 
-def test_jsonl_round_trip_gives_identical_rows(tmp_path, capsys, webshop_run, alfworld_run):
-    for run in (webshop_run, alfworld_run):
+def test_jsonl_round_trip_gives_identical_rows(tmp_path, capsys, mixed_webshop_run, mixed_alfworld_run):
+    for run in (mixed_webshop_run, mixed_alfworld_run):
         dest = tmp_path / f"{run.name}.jsonl"
         assert main(["export", "jsonl", str(run), "--out", str(dest)]) == 0
         rows = _rows(run)
@@ -28,20 +28,20 @@ def test_jsonl_round_trip_gives_identical_rows(tmp_path, capsys, webshop_run, al
         assert manifest["env_id"] == rows["env_id"][0] and manifest["imported_from"]["format"] == "jsonl"
     # an existing destination is refused, nothing overwritten
     before = dest.read_bytes()
-    assert main(["export", "jsonl", str(alfworld_run), "--out", str(dest)]) == 2
+    assert main(["export", "jsonl", str(mixed_alfworld_run), "--out", str(dest)]) == 2
     assert "already exists" in capsys.readouterr().err and dest.read_bytes() == before
 
 
-def test_hf_datasets_export_reads_back_and_round_trips(tmp_path, capsys, webshop_run):
+def test_hf_datasets_export_reads_back_and_round_trips(tmp_path, capsys, mixed_webshop_run):
     datasets = __import__("pytest").importorskip("datasets")
     dest = tmp_path / "hf"
-    assert main(["export", "hf", str(webshop_run), "--out", str(dest)]) == 0
-    rows = _rows(webshop_run)
+    assert main(["export", "hf", str(mixed_webshop_run), "--out", str(dest)]) == 0
+    rows = _rows(mixed_webshop_run)
     dd = datasets.load_from_disk(str(dest))
     assert list(dd) == ["train"] and dd["train"].num_rows == rows.height
     assert dd["train"].column_names == list(REQUIRED_COLUMNS)
     card = (dest / "README.md").read_text()
-    manifest = json.loads((webshop_run / "manifest.json").read_text())
+    manifest = json.loads((mixed_webshop_run / "manifest.json").read_text())
     assert "| environment | `proxmo/WebShop-v0` |" in card and '"class": "io_fixtures.NoisyOracle"' in card
     assert json.dumps(manifest["seeds"], sort_keys=True).replace("|", "\\|") in card and "**Reward.**" in card
     assert f"| size | {rows.height} steps, 8 episodes, 2 task groups |" in card
@@ -50,11 +50,11 @@ def test_hf_datasets_export_reads_back_and_round_trips(tmp_path, capsys, webshop
     capsys.readouterr()
 
 
-def test_minari_export_reads_back_and_round_trips(tmp_path, capsys, alfworld_run, monkeypatch):
+def test_minari_export_reads_back_and_round_trips(tmp_path, capsys, mixed_alfworld_run, monkeypatch):
     minari = __import__("pytest").importorskip("minari")
     dest = tmp_path / "minari"
-    assert main(["export", "minari", str(alfworld_run), "--out", str(dest)]) == 0
-    rows = _rows(alfworld_run)
+    assert main(["export", "minari", str(mixed_alfworld_run), "--out", str(dest)]) == 0
+    rows = _rows(mixed_alfworld_run)
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(dest))
     ds = minari.load_dataset("proxmo/alfworld-v0")
     assert ds.total_episodes == rows["episode_id"].n_unique() and ds.total_steps == rows.height

@@ -23,8 +23,8 @@ def _embedded(page: str) -> dict:
     return json.loads(m.group(1).replace("<\\/", "</"))
 
 
-@pytest.mark.parametrize("which, config", [("webshop_run", {}), ("alfworld_run", {}),
-                                            ("alfworld_run", {"tau": 0.5, "tfidf_scope": "group", "gamma": 0.9})])
+@pytest.mark.parametrize("which, config", [("mixed_webshop_run", {}), ("mixed_alfworld_run", {}),
+                                            ("mixed_alfworld_run", {"tau": 0.5, "tfidf_scope": "group", "gamma": 0.9})])
 def test_psa_weights_give_proxmos_step_advantage(request, which, config):
     run = request.getfixturevalue(which)
     df = read_log(run)
@@ -53,8 +53,8 @@ def test_psa_weights_give_proxmos_step_advantage(request, which, config):
     assert [s[4] for s in first["steps"]] == pytest.approx(want, abs=1e-5)
 
 
-def test_gigpo_anchor_groups_and_outcomes(alfworld_run):
-    df = read_log(alfworld_run)
+def test_gigpo_anchor_groups_and_outcomes(mixed_alfworld_run):
+    df = read_log(mixed_alfworld_run)
     data = page_data(df, ["gigpo"])
     for gid, g in data["data"].items():
         T = g["trajectories"]
@@ -71,7 +71,7 @@ def test_gigpo_anchor_groups_and_outcomes(alfworld_run):
         pl.col("group_id") == data["groups"][0]["id"]).height
 
 
-@pytest.mark.parametrize("which", ["webshop_run", "alfworld_run"])
+@pytest.mark.parametrize("which", ["mixed_webshop_run", "mixed_alfworld_run"])
 def test_show_writes_a_self_contained_page(tmp_path, capsys, request, which):
     run = request.getfixturevalue(which)
     out = tmp_path / "page.html"
@@ -98,14 +98,14 @@ def test_show_on_imported_runs_and_group_choice(tmp_path, capsys):
     capsys.readouterr()
 
 
-def test_show_bad_inputs_are_one_line(tmp_path, capsys, alfworld_run):
+def test_show_bad_inputs_are_one_line(tmp_path, capsys, mixed_alfworld_run):
     cases = [(["--group", "nope"], "no task group 'nope' in this run"),
              (["--methods", "grpo,magic"], "unknown method(s) magic"),
              (["--max-groups", "0"], "--max-groups must be >= 1"),
              (["--methods", "grpo", "--tau", "0.5"], "belong to none of the methods grpo"),
              (["--set", "tau=-1"], "tau")]
     for extra, message in cases:
-        assert main(["show", str(alfworld_run), *extra, "--out", str(tmp_path / "p.html")]) == 2
+        assert main(["show", str(mixed_alfworld_run), *extra, "--out", str(tmp_path / "p.html")]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "p.html").exists()

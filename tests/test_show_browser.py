@@ -31,7 +31,7 @@ def _distinct_colours(png: bytes) -> int:
     return len(image.getcolors(maxcolors=1 << 20) or [])
 
 
-@pytest.mark.parametrize("which", ["alfworld_run", "webshop_run"])
+@pytest.mark.parametrize("which", ["mixed_alfworld_run", "mixed_webshop_run"])
 def test_group_renders_and_a_click_shows_psa_weights(tmp_path, capsys, request, browser, which):
     run = request.getfixturevalue(which)
     out = tmp_path / "page.html"
