@@ -24,13 +24,13 @@ from matplotlib.ticker import MaxNLocator
 from proxmo_analysis.credit import ProxMOConfig, psa_weights, psc_weights, registry
 from proxmo_analysis.credit.frame import dense_codes
 from proxmo_analysis.credit.gigpo import anchor_step_groups
-from proxmo_analysis.credit.proxmo import fit_batch_stats
-from proxmo_analysis.credit.similarity import fit_transform_tfidf, minilm_embed
+from proxmo_analysis.credit.proxmo import embed_states, fit_batch_stats
 
 __all__ = [
     "PSAGroupMatrices",
     "psa_group_matrices",
     "psc_weight_figure",
+    "psc_effect_note",
     "psa_figure",
     "psc_psa_figure",
     "advantage_trajectory_figure",
@@ -73,6 +73,22 @@ def psc_weight_figure(alpha: float = 4.0, beta: float = 0.1, group_size: int | N
     return fig
 
 
+def psc_effect_note(alpha: float, beta: float, group_size: int | None) -> str:
+    """How small PSC's effect is: the largest change ``|w - 1|`` of the episode advantage over every p (the
+    bound ``beta * (sigmoid(1) - 0.5)``) and over the rates a group of N can reach (k/N, 0 < k < N: a group
+    that is all wins or all losses has a zero episode advantage anyway). Printed on the PSC figure."""
+    p = np.linspace(0.0, 1.0, 2001)
+    dev = max(np.abs(psc_weights(np.ones(len(p), dtype=bool), p, alpha, beta) - 1).max(),
+              np.abs(psc_weights(np.zeros(len(p), dtype=bool), p, alpha, beta) - 1).max())
+    note = f"PSC changes the episode advantage by at most {100 * dev:.1f}% (beta = {beta:g})"
+    if group_size is not None:
+        k = np.arange(1, group_size) / group_size
+        reach = max(np.abs(psc_weights(np.ones(len(k), dtype=bool), k, alpha, beta) - 1).max(),
+                    np.abs(psc_weights(np.zeros(len(k), dtype=bool), k, alpha, beta) - 1).max())
+        note += f";\nat mixed rates k/N of a group of N = {group_size}: at most {100 * reach:.1f}%"
+    return note
+
+
 def _draw_psc(ax, alpha: float, beta: float, group_size: int | None, n_points: int) -> None:
     p = np.linspace(0.0, 1.0, n_points)
     w_success = psc_weights(np.ones(n_points, dtype=bool), p, alpha, beta)
@@ -86,6 +102,8 @@ def _draw_psc(ax, alpha: float, beta: float, group_size: int | None, n_points: i
                 label=f"reachable rates k/N, N = {group_size}")
         ax.plot(kf, psc_weights(np.zeros(len(kf), dtype=bool), kf, alpha, beta), "o", color="#d62728", ms=4)
     ax.axhline(1.0, color="black", lw=0.6, ls=":")
+    ax.text(0.5, 0.04, psc_effect_note(alpha, beta, group_size), transform=ax.transAxes, ha="center",
+            va="bottom", fontsize=8, bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85, "lw": 0.4})
     ax.set_xlabel("group success rate p")
     ax.set_ylabel("w(R, p), the factor on the episode advantage")
     ax.set_title(f"ProxMO PSC weight (alpha = {alpha:g}, beta = {beta:g})")
@@ -167,18 +185,15 @@ def psa_group_matrices(log: pl.DataFrame, group_id: str, *, order: str = "step",
     texts = [obs[int(i)] for i in first]
     mult = np.bincount(inverse).astype(np.float64)
 
-    if cfg.similarity == "minilm":
-        vectors = minilm_embed(texts)
-    elif cfg.tfidf_scope == "group":
-        _, vectors = fit_transform_tfidf(texts, mult, max_features=cfg.max_features, norm_eps=cfg.norm_eps)
-    else:
+    stats = None
+    if cfg.similarity == "tfidf" and cfg.tfidf_scope == "batch":  # fitted on the group's whole iteration
         batch_rows = log
         if "iteration" in log.columns:
             it = group.get_column("iteration")[0]
             batch_rows = log.filter(pl.col("iteration") == it)
         batch_obs = batch_rows.get_column("observation")
         stats = fit_batch_stats(batch_obs, np.zeros(len(batch_obs), dtype=np.int64), cfg.max_features)[0]
-        vectors = stats.transform(texts, cfg.norm_eps)
+    vectors, skip = embed_states(texts, mult, cfg, stats)  # the credit code's own choice of vectors
     gram = vectors @ vectors.T
     gram = gram.toarray() if hasattr(gram, "toarray") else np.asarray(gram, dtype=np.float64)
     similarity = gram[np.ix_(inverse, inverse)]
@@ -186,7 +201,7 @@ def psa_group_matrices(log: pl.DataFrame, group_id: str, *, order: str = "step",
     n = group.height
     step = group.get_column("step").cast(pl.Int64).to_numpy()
     cand_keys = step if cfg.candidates == "same_step" else np.zeros(n, dtype=np.int64)
-    if cfg.variant == "reference" and vectors.shape[1] == 0:
+    if skip:
         weights = np.eye(n)  # the reference skips PSA on an empty vocabulary (A_S = 0), as ``score`` does
     else:
         weights = psa_weights(vectors, cand_keys, cfg.tau, inverse)

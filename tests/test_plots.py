@@ -331,3 +331,14 @@ def test_empty_vocabulary_follows_the_variant():
             np.testing.assert_allclose(rtg - m.weights @ rtg, scored["adv_step"].to_numpy(), atol=1e-6)
         else:
             assert np.all(scored["adv_step"].to_numpy() == 0)
+
+
+def test_psc_figure_states_how_small_the_effect_is():
+    from proxmo_analysis.plots import psc_effect_note
+
+    # by hand: beta * (sigmoid(1) - 0.5) = 0.1 * 0.23106 = 2.3%; N = 8, k = 1: 0.1 * (sigmoid((7/8)^4) - 0.5)
+    # = 0.1 * 0.14248 = 1.4% (the failure curve at k = 7 mirrors it)
+    note = psc_effect_note(4.0, 0.1, 8)
+    assert "at most 2.3% (beta = 0.1)" in note and "N = 8: at most 1.4%" in note
+    texts = [t.get_text() for t in psc_weight_figure(alpha=4.0, beta=0.1, group_size=8).axes[0].texts]
+    assert texts == [note]

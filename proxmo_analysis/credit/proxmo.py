@@ -172,6 +172,24 @@ def _group_slices(group: np.ndarray) -> list[np.ndarray]:
     return [s for s in np.split(order, bounds) if len(s)]
 
 
+def embed_states(texts: list[str], multiplicity: np.ndarray | None, cfg: ProxMOConfig,
+                 stats: TfidfStats | None = None):
+    """The state vectors PSA compares, one row per distinct text of ``texts``, and whether PSA is skipped.
+
+    ``similarity="minilm"``: MiniLM sentence embeddings (dense, unit norm). TF-IDF: with ``stats`` (fitted on
+    the whole iteration, ``tfidf_scope="batch"``) the texts are transformed; without, a TF-IDF model is
+    fitted on ``texts`` weighted by ``multiplicity`` (``tfidf_scope="group"``, or rows that hold the whole
+    iteration). Rows are L2-normalised (plus ``norm_eps``). Skip: the reference code's zero step advantage
+    when the vocabulary is empty. ``plots.psa_group_matrices`` calls this too, so figures show these vectors.
+    """
+    if cfg.similarity == "minilm":
+        return minilm_embed(texts), False
+    if stats is not None:
+        return stats.transform(texts, cfg.norm_eps), stats.is_empty and cfg.variant == "reference"
+    st, vectors = fit_transform_tfidf(texts, multiplicity, max_features=cfg.max_features, norm_eps=cfg.norm_eps)
+    return vectors, st.is_empty and cfg.variant == "reference"
+
+
 def psa_step(rows: StepRows, returns: np.ndarray, cfg: ProxMOConfig,
              stats: Mapping[int, TfidfStats] | None = None) -> np.ndarray:
     """PSA step advantages for every row, one task group at a time.
@@ -193,7 +211,7 @@ def psa_step(rows: StepRows, returns: np.ndarray, cfg: ProxMOConfig,
             raise ValueError("a task group spans several iterations; group_id must be unique per iteration")
 
     if cfg.similarity == "minilm":
-        vectors = minilm_embed(texts)
+        vectors, _ = embed_states(texts, None, cfg)
         for s in slices:
             local, inverse = np.unique(obs_code[s], return_inverse=True)
             adv[s] = psa_group(vectors[local], returns[s], keys_all[s], cfg.tau, inverse.reshape(-1))
@@ -202,9 +220,8 @@ def psa_step(rows: StepRows, returns: np.ndarray, cfg: ProxMOConfig,
     if cfg.tfidf_scope == "group":
         for s in slices:
             local, inverse, mult = np.unique(obs_code[s], return_inverse=True, return_counts=True)
-            st, vectors = fit_transform_tfidf([texts[c] for c in local], mult, max_features=cfg.max_features,
-                                              norm_eps=cfg.norm_eps)
-            if st.is_empty and cfg.variant == "reference":
+            vectors, skip = embed_states([texts[c] for c in local], mult, cfg)
+            if skip:
                 continue
             adv[s] = psa_group(dense_rows(vectors, np.arange(vectors.shape[0])), returns[s], keys_all[s], cfg.tau,
                                inverse.reshape(-1))
@@ -214,16 +231,15 @@ def psa_step(rows: StepRows, returns: np.ndarray, cfg: ProxMOConfig,
         in_batch = [s for s, gb in zip(slices, batch_of_group) if gb == b]
         rows_b = np.concatenate(in_batch)
         codes, mult = np.unique(obs_code[rows_b], return_counts=True)
-        if stats is None:  # rows hold the whole iteration: fit and embed with one tokenisation
-            st, vectors = fit_transform_tfidf([texts[c] for c in codes], mult, max_features=cfg.max_features,
-                                              norm_eps=cfg.norm_eps)
-        else:
+        st = None
+        if stats is not None:
             st = stats.get(int(b))
             if st is None:
                 raise ValueError(f"no TF-IDF statistics for iteration {int(b)}")
-            vectors = st.transform([texts[c] for c in codes], cfg.norm_eps)
-        if st.is_empty and cfg.variant == "reference":
-            continue  # the reference falls back to zero step advantages when the vocabulary is empty
+        # no statistics: the rows hold the whole iteration, fitted and embedded with one tokenisation
+        vectors, skip = embed_states([texts[c] for c in codes], mult, cfg, st)
+        if skip:
+            continue
         position = np.empty(len(texts), dtype=np.int64)
         position[codes] = np.arange(len(codes))
         for s in in_batch:
