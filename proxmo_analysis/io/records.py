@@ -23,6 +23,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from proxmo_analysis import errors
 from proxmo_envs.trajlog import MANIFEST_NAME, SCHEMA_VERSION, PartWriter
+from proxmo_envs.trajlog.manifest import now_utc
 
 
 class InputError(errors.InputError):
@@ -280,7 +281,7 @@ def write_run(episodes: Iterable[Episode], out: str | os.PathLike[str], *, env_i
                 writer.add_episode(episode_columns(ep, run_id, env_id))
         if writer.episodes_written == 0:
             raise InputError(source, None, None, "holds no episodes; nothing to import")
-        manifest = {**metadata, "status": "complete", "episodes": writer.episodes_written,
+        manifest = {**metadata, "status": "complete", "created_at": now_utc(), "episodes": writer.episodes_written,
                     "rows": writer.rows_written, "groups": len(groups), **(extra_manifest or {})}
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         validate_log(staging)
