@@ -46,7 +46,9 @@ def test_bc_raises_expert_probability_and_greedy_success(tmp_path):
     policy = ActionScorer(ScorerConfig(), seed=0)
     before = _expert_logp(policy, expert)
     # The untrained scorer is uniform: log pi(expert) = -log K at every step.
-    k = torch.tensor([len(a) for a in expert.sort(["episode_id", "step"])["admissible_actions"].to_list()])
+    # (K = the admissible actions without "help", which the policy is not offered)
+    k = torch.tensor([len([x for x in a if x != "help"])
+                      for a in expert.sort(["episode_id", "step"])["admissible_actions"].to_list()])
     assert torch.allclose(before, -torch.log(k.float()), atol=1e-5)
     untrained = rollout(ALFWORLD, TRAIN, policy.episodic(greedy=True), GAMES, 1, tmp_path / "ev0", max_steps=30)
 
