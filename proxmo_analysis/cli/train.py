@@ -58,6 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--warm-start", "--warm-start-games", dest="warm_start_games", type=int, default=0, metavar="GAMES",
                    help="behaviour-clone this many train-split walkthroughs before iteration 0 (default: 0, none)")
     p.add_argument("--warm-start-epochs", type=int, default=20, help="epochs of the warm start (default: %(default)s)")
+    p.add_argument("--warm-start-recovery", type=int, default=0, metavar="ROUNDS",
+                   help="after cloning walkthroughs: ROUNDS of recovery states (roll the cloned policy out, label "
+                        "the states it reaches with the expert's continuation, refit) (default: %(default)s)")
     p.add_argument("--rl-on-warm-start-games", action="store_true",
                    help="let iterations sample the behaviour-cloned games too (default: only the other train games)")
     p.add_argument("--init-from", default=None, metavar="RUN",
@@ -95,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
         eval_tasks=args.eval_tasks, seed=args.seed, out=out, env_kwargs=env_kwargs_from(args),
         train_split=args.train_split, eval_split=args.eval_split, workers=args.workers, max_steps=args.max_steps,
         backend=args.backend, address=args.address, warm_start_games=args.warm_start_games,
-        warm_start_epochs=args.warm_start_epochs, init_from=args.init_from,
+        warm_start_epochs=args.warm_start_epochs, warm_start_recovery=args.warm_start_recovery,
+        init_from=args.init_from,
         rl_on_warm_start_games=args.rl_on_warm_start_games,
     )
     if args.force:

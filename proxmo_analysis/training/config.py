@@ -16,7 +16,7 @@ DEFAULT_SPLITS = {
 }
 #: TrainConfig fields a run must share with its ``init_from`` start (they determine the policy and evaluation 0).
 START_KEYS = ("env_id", "policy", "policy_config", "seed", "env_kwargs", "train_split", "eval_split", "eval_tasks",
-              "max_steps", "warm_start_games", "warm_start_epochs", "warm_start_lr")
+              "max_steps", "warm_start_games", "warm_start_epochs", "warm_start_lr", "warm_start_recovery")
 REWARDS = ("won", "env")
 WIN_REWARD = 10.0
 
@@ -49,6 +49,9 @@ class TrainConfig:
     warm_start_games: int = 0  # >0: behaviour-clone this many train-split walkthroughs before iteration 0
     warm_start_epochs: int = 20  # epochs of the warm start's cross-entropy fit
     warm_start_lr: float = 1e-2  # Adam learning rate of the warm start
+    # rounds of recovery states after the walkthrough fit (roll the cloned policy out on the cloned games,
+    # label the states it reaches with the expert's continuation, refit; policy.pretrain)
+    warm_start_recovery: int = 0
     # False: iterations sample their tasks from the train split minus the warm-start games. A cloned game is
     # already won by every rollout of its group, so it carries no advantage and would only spend the budget.
     rl_on_warm_start_games: bool = False
@@ -73,7 +76,7 @@ class TrainConfig:
             raise InputError(str(err)) from None
         check_choice("TrainConfig.policy", self.policy, ("scorer", "causal_lm"))
         check_choice("TrainConfig.backend", self.backend, ("local", "ray"))
-        for name in ("iterations", "eval_tasks", "warm_start_games", "warm_start_epochs"):
+        for name in ("iterations", "eval_tasks", "warm_start_games", "warm_start_epochs", "warm_start_recovery"):
             check_int(f"TrainConfig.{name}", getattr(self, name), low=0)
         for name in ("tasks", "group_size", "eval_every", "workers"):
             check_int(f"TrainConfig.{name}", getattr(self, name), low=1)

@@ -194,6 +194,7 @@ class Trainer:
         result = behaviour_clone(
             self.policy, cfg.env_id, self.train_kwargs, games, epochs=cfg.warm_start_epochs, lr=cfg.warm_start_lr,
             seed=cfg.seed, out=self.out / "warm_start", max_steps=cfg.max_steps, workers=cfg.workers,
+            recovery_rounds=cfg.warm_start_recovery,
         )
         result = {**result, "task_indices": games, "seconds": time.perf_counter() - t0}
         (self.out / "warm_start.json").write_text(json.dumps(result, indent=2) + "\n")
