@@ -11,8 +11,10 @@ def training_rewards(df, reward: str):
     """The rewards the credit method sees. ``"env"``: the logged ``reward`` column unchanged. ``"won"``:
     ``10 * won`` on the last step of each episode and 0 elsewhere (the GiGPO/ProxMO training convention),
     ``episode_return`` to match. With the small scorer starting from a uniform policy, "won" is too sparse
-    to learn from in the default budget (measured in the README), so "env" is the default. The run folder
-    on disk keeps the environment's rewards either way."""
+    to learn from in the default budget (measured in the README), so "env" is the default. Every credit
+    method takes its returns from this one column (ProxMO's PSC uses ``won`` only as its success
+    indicator), so the methods of one run set see the same reward. The run folder on disk keeps the
+    environment's rewards either way."""
     import polars as pl
 
     if reward == "env":
