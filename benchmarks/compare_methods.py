@@ -48,6 +48,7 @@ class Budget:
     warm_start_games: int = 0  # behaviour-cloned train walkthroughs before iteration 0 (same for every method)
     lr: float | None = None  # PPO learning rate (None: PPOConfig's default)
     workers: int = 1  # rollout worker processes
+    warm_start_recovery: int = 0  # rounds of recovery states after the walkthrough fit (ALFWorld)
     reward: str = "won"  # the ONE reward of every method: "won" (paper: 10 x won on the last step) or "env"
     history: int = 2  # scorer memory: last k (observation, action) pairs (verl-agent's history_length); 0 = none
 
@@ -79,7 +80,8 @@ def config_of(budget: Budget, method: str, seed: int, out: Path, **extra):
         policy_config={"history": budget.history} if budget.history else {},
         iterations=budget.iterations, tasks=budget.tasks,
         group_size=budget.group_size, eval_every=budget.eval_every, eval_tasks=budget.eval_tasks, seed=seed,
-        out=str(out), max_steps=budget.max_steps, warm_start_games=budget.warm_start_games, ppo=ppo,
+        out=str(out), max_steps=budget.max_steps, warm_start_games=budget.warm_start_games,
+        warm_start_recovery=budget.warm_start_recovery, ppo=ppo,
         workers=budget.workers, **extra,
     )
 
@@ -236,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-steps", type=int, default=None, help="override the budget's step cap")
     ap.add_argument("--warm-start-games", type=int, default=None,
                     help="override the budget's warm start (behaviour-cloned train walkthroughs; ALFWorld)")
+    ap.add_argument("--warm-start-recovery", type=int, default=None,
+                    help="override the budget's rounds of recovery states after cloning (ALFWorld)")
     ap.add_argument("--lr", type=float, default=None, help="override the budget's PPO learning rate")
     ap.add_argument("--workers", type=int, default=None, help="override the budget's rollout worker processes")
     ap.add_argument("--reward", choices=("won", "env"), default=None,
@@ -268,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.seeds is not None:
             budget = dataclasses.replace(budget, seeds=tuple(args.seeds))
         overrides = {k: getattr(args, k) for k in ("iterations", "tasks", "group_size", "eval_tasks", "eval_every",
-                                                   "max_steps", "warm_start_games", "lr", "workers",
+                                                   "max_steps", "warm_start_games", "warm_start_recovery", "lr", "workers",
                                                    "reward", "history")
                      if getattr(args, k) is not None}
         budget = dataclasses.replace(budget, **overrides)
