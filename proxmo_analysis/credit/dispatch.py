@@ -70,7 +70,17 @@ def check_finite(credit: Credit, method: str, cfg: Any) -> None:
             bad = ~np.isfinite(values.astype(np.float32))
         if bad.any():
             raise InputError(f"{method} produced {int(bad.sum())} non-finite {name} value(s) of {len(values)} "
-                             f"with {credit_metadata(method, cfg)}; nothing was written; use smaller settings")
+                             f"with {_changed_settings(cfg)}; they are not written; use smaller settings")
+
+
+def _changed_settings(cfg: Any) -> str:
+    """The settings of ``cfg`` that differ from its class defaults (for its variant), as ``k=v`` pairs."""
+    try:
+        base = type(cfg)(**({"variant": cfg.variant} if hasattr(cfg, "variant") else {})).to_dict()
+    except (TypeError, ValueError):
+        base = {}
+    changed = {k: v for k, v in cfg.to_dict().items() if base.get(k) != v}
+    return ", ".join(f"{k}={v!r}" for k, v in changed.items()) or "the default settings"
 
 
 __all__ = ["attach", "check_finite", "credit_metadata", "needs_invalid", "prepare", "score_rows"]
