@@ -24,6 +24,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from proxmo_envs.trajlog.commit import check_committed
 from proxmo_envs.trajlog.fs import RunLike, RunLocation, resolve_location
 from proxmo_envs.trajlog.manifest import read_manifest_data
 from proxmo_envs.trajlog.schema import (
@@ -182,7 +183,7 @@ def _check_trajectories(loc: RunLocation, files: list[str], shown: list[str]) ->
 PROVENANCE_KEYS = ("run_id", "env_id")
 
 
-def _check_same_run(loc: RunLocation, files: list[str], shown: list[str]) -> None:
+def check_same_run(loc: RunLocation, files: list[str], shown: list[str]) -> None:
     """Every part whose ``proxmo.run`` metadata names a run_id/env_id names the manifest's (parts and
     manifests without those keys, e.g. hand-made logs, are not compared)."""
     if not loc.is_dir() or not loc.exists(MANIFEST_NAME):
@@ -204,15 +205,31 @@ def _check_same_run(loc: RunLocation, files: list[str], shown: list[str]) -> Non
                 )
 
 
-def _validate(path: RunLike, union: bool = False) -> tuple[RunLocation, list[str]]:
+def check_part(loc: RunLocation, path: str, shown: str) -> pq.ParquetFile:
+    """The per-file checks of ``read_log`` (readable Parquet, the spec's columns and types, no null in a
+    non-nullable column, from the Parquet statistics where it can, finite values); returns the opened file."""
+    pf = _parquet_file(loc, path, shown)
+    _check_schema(shown, pf)
+    _check_nulls(shown, pf)
+    _check_finite(shown, pf)
+    return pf
+
+
+def located_parts(path: RunLike) -> tuple[RunLocation, list[str], list[str]]:
+    """The location, its Parquet files and how messages name them, after refusing an unfinished scored
+    copy (``proxmo_envs.trajlog.commit``: a folder without its complete ``scoring.json``)."""
     loc, files, shown = _located_files(path)
+    if loc.is_dir():
+        check_committed(loc, _parquet_file(loc, files[0], shown[0]).schema_arrow.metadata)
+    return loc, files, shown
+
+
+def _validate(path: RunLike, union: bool = False) -> tuple[RunLocation, list[str]]:
+    loc, files, shown = located_parts(path)
     for f, name in zip(files, shown):
-        pf = _parquet_file(loc, f, name)
-        _check_schema(name, pf)
-        _check_nulls(name, pf)
-        _check_finite(name, pf)
+        check_part(loc, f, name)
     if not union:
-        _check_same_run(loc, files, shown)
+        check_same_run(loc, files, shown)
     _check_trajectories(loc, files, shown)
     return loc, files
 
@@ -265,4 +282,4 @@ def read_run_metadata(path: RunLike) -> dict[str, Any]:
     return json.loads(raw)
 
 
-__all__ = ["read_log", "validate_log", "log_files", "read_run_metadata"]
+__all__ = ["read_log", "validate_log", "log_files", "read_run_metadata", "check_part", "located_parts"]

@@ -123,3 +123,38 @@ def test_single_parquet_file_input(run_dir, tmp_path):
     summary = score_run(part, tmp_path / "one", "proxmo")
     same_numbers(read_log(tmp_path / "one"), score(read_log(part), "proxmo"))
     assert summary["rows"] == pl.read_parquet(part).height
+
+
+def _broken_run(tmp_path, edit):
+    df = alfworld_like_log(3000, seed=9)
+    return write_run(edit(df), tmp_path / "bad", rows_per_part=400)
+
+
+def test_streaming_refuses_read_log_errors_naming_file_and_row(tmp_path, capsys):
+    # a gap in one episode's steps: found while scoring, named by part file and row; nothing left behind
+    def gap(df):
+        ep = df["episode_id"][10]
+        return df.filter(~((pl.col("episode_id") == ep) & (pl.col("step") == 3)))
+
+    run = _broken_run(tmp_path, gap)
+    with pytest.raises(ValueError, match="gap in step: 2 is followed by 4"):
+        read_log(run)
+    out = tmp_path / "out"
+    assert main(["score", str(run), "--out", str(out), "--rows-per-batch", "500"]) == 2
+    err = capsys.readouterr().err
+    assert "column 'step', row 3 of" in err and "part-00000.parquet" in err and "gap in step: 2 is followed by 4" in err
+    assert not out.exists()
+
+    # one episode under two groups, in different part files (found by the index pass)
+    def two_groups(df):
+        last = df["group_id"][-1]
+        ep = df["episode_id"][0]
+        return df.with_columns(pl.when((pl.col("episode_id") == ep) & (pl.col("step") > 0)).then(pl.lit(last))
+                               .otherwise(pl.col("group_id")).alias("group_id")).sort(
+            pl.col("episode_id") == ep, maintain_order=True)
+
+    run2 = write_run(two_groups(alfworld_like_log(3000, seed=9)), tmp_path / "bad2", rows_per_part=400)
+    with pytest.raises(ValueError, match="appears under two groups"):
+        score_run(run2, tmp_path / "out2", "grpo")
+    assert not (tmp_path / "out2").exists()
+

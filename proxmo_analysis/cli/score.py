@@ -25,13 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="credit method, a registered name (default: %(default)s)")
     parser.add_argument("--out", default=None, help="output folder (default: RUN-scored-METHOD beside RUN)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="processes over batches of task groups (default 1; 2 uses both cores, which pays "
-                             "off only when the per-row work is heavy, e.g. --similarity minilm)")
+                        help="processes over batches of task groups (default 1; 2 uses both cores: "
+                             "see docs/scale.md for when it pays)")
     parser.add_argument("--backend", choices=("local", "ray"), default="local",
                         help="local processes, or Ray Data over a Ray cluster (needs the ray extra)")
     parser.add_argument("--address", default=None, help="with --backend ray: cluster to join (default: local Ray)")
     parser.add_argument("--rows-per-batch", type=int, default=100_000,
-                        help="rows of whole task groups per batch; bounds memory (100000)")
+                        help="rows of whole task groups per output part; bounds memory (100000)")
+    parser.add_argument("--resume", action="store_true",
+                        help="finish an interrupted scoring into the same --out (same settings; written parts kept)")
+    parser.add_argument("--force", action="store_true",
+                        help="clear a previous (finished or unfinished) scoring in --out and score again")
     add_credit_options(parser)
     parser.set_defaults(func=run)
 
@@ -55,11 +59,13 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "ray":
         from proxmo_analysis.credit.ray_scorer import score_run_ray  # lazy: the local path never imports ray
 
+        if args.resume:
+            raise ValueError("--resume is not supported with --backend ray; use --force to score again")
         summary = score_run_ray(src, out, args.method, address=args.address, num_cpus=args.workers,
-                                **credit_from(args))
+                                force=args.force, **credit_from(args))
     else:
         summary = score_run(src, out, args.method, workers=args.workers, rows_per_batch=args.rows_per_batch,
-                            **credit_from(args))
+                            resume=args.resume, force=args.force, **credit_from(args))
     print(f"scored {summary['rows']} rows in {summary['groups']} task groups with {args.method} "
           f"-> {summary['out']} ({summary['parts']} parts)")
     return 0

@@ -7,7 +7,7 @@ process-pool scorers and the Ray scorer all call it on whole task groups.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import polars as pl
@@ -83,4 +83,24 @@ def _changed_settings(cfg: Any) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in changed.items()) or "the default settings"
 
 
-__all__ = ["attach", "check_finite", "credit_metadata", "needs_invalid", "prepare", "score_rows"]
+def credit_columns(df: pl.DataFrame, m: Method, cfg: Any, stats: Mapping | None = None, where: str = "input",
+                   locate: Callable[[int], str] | None = None) -> dict[str, np.ndarray]:
+    """The four credit columns of whole task groups of ``df`` (float32, ``df``'s row order): the numbers
+    ``score_rows`` attaches. Also checks every episode's steps are 0..n-1 (``locate`` names a row)."""
+    rows, order = prepare_rows(df, need_observation=m.needs_observation(cfg), need_won=m.needs_won(cfg),
+                               need_invalid=needs_invalid(cfg), where=where, locate=locate, contiguous_steps=True)
+    if rows.n_rows == 0:
+        return {name: np.zeros(0, dtype=np.float32) for name in ADDED_COLUMNS}
+    credit = m.run(rows, cfg, stats)
+    check_finite(credit, m.name, cfg)
+    values = {"return_to_go": credit.return_to_go, "adv_episode": credit.adv_episode,
+              "adv_step": credit.adv_step, "advantage": credit.advantage}
+    out = {}
+    for name in ADDED_COLUMNS:
+        column = np.empty(rows.n_rows, dtype=np.float32)
+        column[order] = values[name]
+        out[name] = column
+    return out
+
+
+__all__ = ["attach", "check_finite", "credit_columns", "credit_metadata", "needs_invalid", "prepare", "score_rows"]

@@ -7,7 +7,7 @@ trajectory is contiguous and in step order, ids encoded as dense integer codes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import polars as pl
@@ -125,12 +125,17 @@ def prepare_rows(
     need_won: bool,
     need_invalid: bool,
     where: str = "input",
+    locate: Callable[[int], str] | None = None,
+    contiguous_steps: bool = False,
 ) -> tuple[StepRows, np.ndarray]:
     """Validate ``df`` and return its rows sorted by (episode, step) plus the sort permutation.
 
     ``order[k]`` is the input row of sorted row k. Raises ValueError on a missing column, a null id or
-    observation, a NaN/inf reward, a repeated (episode_id, step) or an episode under two group_ids.
+    observation, a NaN/inf reward, a repeated (episode_id, step) or an episode under two group_ids; with
+    ``contiguous_steps`` also on an episode whose steps are not 0..n-1 (``read_log``'s rule). ``locate``
+    names a row of ``df`` in messages (default ``"row {i}"``; the streaming scorer names file and row).
     """
+    at = locate or (lambda i: f"row {i}")
     required = ["group_id", "episode_id", "step", "reward"]
     required += ["observation"] * need_observation + ["won"] * need_won + ["invalid_action"] * need_invalid
     check_columns(df, required, where)
@@ -184,16 +189,27 @@ def prepare_rows(
     if dup.any():
         row = int(order[_first_bad_row(dup) + 1])
         raise ValueError(f"{where}: episode {df['episode_id'][row]!r} has step {step[_first_bad_row(dup)]} twice "
-                         f"(row {row})")
+                         f"({at(row)})")
+    if contiguous_steps and n:
+        starts = np.ones(n, dtype=bool)
+        starts[1:] = ~same_episode
+        expected = np.arange(n) - np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+        bad = step != expected
+        if bad.any():
+            k = _first_bad_row(bad)
+            row = int(order[k])
+            what = (f"the trajectory starts at step {step[k]}, not 0" if expected[k] == 0
+                    else f"gap in step: {step[k - 1]} is followed by {step[k]}")
+            raise ValueError(f"{where}: column 'step', {at(row)}: episode {df['episode_id'][row]!r}: {what}")
     split = same_episode & (group[1:] != group[:-1])
     if split.any():
         row = int(order[_first_bad_row(split) + 1])
-        raise ValueError(f"{where}: episode {df['episode_id'][row]!r} appears under two group_ids (row {row})")
+        raise ValueError(f"{where}: episode {df['episode_id'][row]!r} appears under two group_ids ({at(row)})")
     if need_won:
         flip = same_episode & (won[1:] != won[:-1])
         if flip.any():
             row = int(order[_first_bad_row(flip) + 1])
-            raise ValueError(f"{where}: column 'won' differs inside episode {df['episode_id'][row]!r} (row {row})")
+            raise ValueError(f"{where}: column 'won' differs inside episode {df['episode_id'][row]!r} ({at(row)})")
     rows = StepRows(group=group, episode=episode, step=step, reward=reward, won=won, invalid=invalid,
                     batch=batch, observation=observation)
     return rows, order

@@ -35,34 +35,71 @@ def psc_weights(success: np.ndarray, p: np.ndarray, alpha: float, beta: float) -
     return 1.0 + beta * f
 
 
-def _candidate_blocks(vectors, keys: np.ndarray, tau: float, vector_index: np.ndarray | None):
-    """Softmax weights of every candidate block of one group, blocks padded to the largest one.
+def _sequential_sum(x: np.ndarray) -> np.ndarray:
+    """``x.sum(axis=-1)`` added strictly left to right (``add.accumulate`` is sequential by definition),
+    so a block's sums never depend on the shape of the array it was computed in."""
+    return np.add.accumulate(x, axis=-1)[..., -1]
 
-    Returns ``rows`` (blocks, L) row indices (-1 = padding), ``valid`` (blocks, L) and ``weights``
-    (blocks, L, L) with ``weights[b, i, j] = w(rows[b, i], rows[b, j])``.
-    """
-    n = len(keys)
-    gram = vectors @ vectors.T
-    gram = gram.toarray() if sp.issparse(gram) else np.asarray(gram, dtype=np.float64)
-    vi = np.arange(n) if vector_index is None else np.asarray(vector_index)
-    # rows of each candidate block side by side, padded to the largest block
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    start = np.ones(n, dtype=bool)
-    start[1:] = sorted_keys[1:] != sorted_keys[:-1]
-    block = np.cumsum(start) - 1
+
+#: elements of the (blocks, L, L) similarity arrays built at once; bounds the kernel's memory
+_BLOCK_ELEMENTS = 1 << 22
+
+
+def _blocks(group: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate blocks (rows of one group sharing a key): rows sorted by (group, key, row), the start of
+    each block in that order and each block's size."""
+    span = int(keys.max()) - int(keys.min()) + 1
+    order = np.argsort(group.astype(np.int64) * span + (keys - keys.min()), kind="stable")
+    g, k = group[order], keys[order]
+    start = np.ones(len(order), dtype=bool)
+    start[1:] = (g[1:] != g[:-1]) | (k[1:] != k[:-1])
     first = np.flatnonzero(start)
-    pos = np.arange(n) - first[block]
-    rows = np.full((len(first), int(pos.max()) + 1), -1, dtype=np.int64)
-    rows[block, pos] = order
-    valid = rows >= 0
-    idx = vi[np.where(valid, rows, 0)]
-    logits = gram[idx[:, :, None], idx[:, None, :]] / tau
-    logits = np.where(valid[:, None, :], logits, -np.inf)
-    logits -= logits.max(axis=2, keepdims=True)
-    weights = np.exp(logits)
-    weights /= weights.sum(axis=2, keepdims=True)
-    return rows, valid, weights
+    return order, first, np.diff(np.append(first, len(order)))
+
+
+def soft_baselines(gram: np.ndarray, gram_start: np.ndarray, gram_width: np.ndarray, local: np.ndarray,
+                   group: np.ndarray, keys: np.ndarray, returns: np.ndarray, tau: float,
+                   weights_out: np.ndarray | None = None) -> np.ndarray:
+    """PSA baselines ``b_i = sum_j w_ij R_j`` of every row, all task groups at once (spec §4.2).
+
+    gram: the flat cosine matrices of all groups; group g's (u_g, u_g) matrix starts at ``gram_start[g]``
+    with ``u_g = gram_width[g]``; local: (n,) each row's state index inside its group's matrix; group: (n,)
+    group codes; keys: (n,) candidate keys (cand(i) = rows of i's group with i's key); returns: (n,) R.
+    ``w_ij`` is the softmax of cos/tau over cand(i) with the maximum subtracted. Blocks are processed in
+    pieces of equal-size blocks; every sum runs left to right over a block's rows in row order, so a row's
+    numbers depend only on its own block, never on which other groups are scored with it.
+    weights_out: optional (n, n) array receiving ``w_ij`` (``psa_weights``).
+    """
+    n = len(returns)
+    out = np.zeros(n)
+    if n == 0:
+        return out
+    order, first, size = _blocks(group, keys)
+    by_size = np.argsort(size, kind="stable")
+    sorted_size = size[by_size]
+    bounds = np.flatnonzero(np.diff(sorted_size)) + 1
+    for cls in np.split(by_size, bounds):  # blocks of one size L, in pieces of at most _BLOCK_ELEMENTS
+        width = int(size[cls[0]])
+        step = max(1, _BLOCK_ELEMENTS // (width * width))
+        for lo in range(0, len(cls), step):
+            chosen = cls[lo:lo + step]
+            rows = order[first[chosen][:, None] + np.arange(width)[None, :]]
+            g = group[rows[:, 0]]
+            li = local[rows]
+            flat = gram_start[g][:, None, None] + li[:, :, None] * gram_width[g][:, None, None] + li[:, None, :]
+            logits = gram[flat] / tau
+            logits -= logits.max(axis=2, keepdims=True)
+            w = np.exp(logits)
+            w /= _sequential_sum(w)[:, :, None]
+            out[rows] = _sequential_sum(w * returns[rows][:, None, :])
+            if weights_out is not None:
+                weights_out[rows[:, :, None], rows[:, None, :]] = w
+    return out
+
+
+def _gram_of(vectors) -> np.ndarray:
+    gram = vectors @ vectors.T
+    return gram.toarray() if sp.issparse(gram) else np.asarray(gram, dtype=np.float64)
 
 
 def psa_weights(vectors, keys: np.ndarray, tau: float, vector_index: np.ndarray | None = None) -> np.ndarray:
@@ -74,11 +111,11 @@ def psa_weights(vectors, keys: np.ndarray, tau: float, vector_index: np.ndarray 
     keys = np.asarray(keys)
     n = len(keys)
     out = np.zeros((n, n))
-    if n == 0:
-        return out
-    rows, valid, weights = _candidate_blocks(vectors, keys, tau, vector_index)
-    b, i, j = np.nonzero(valid[:, :, None] & valid[:, None, :])
-    out[rows[b, i], rows[b, j]] = weights[b, i, j]
+    if n:
+        vi = np.arange(n) if vector_index is None else np.asarray(vector_index).reshape(-1)
+        gram = _gram_of(vectors)
+        soft_baselines(gram.ravel(), np.zeros(1, dtype=np.int64), np.array([gram.shape[0]]), vi,
+                       np.zeros(n, dtype=np.int64), keys, np.zeros(n), tau, weights_out=out)
     return out
 
 
@@ -90,37 +127,62 @@ def psa_group(vectors, returns: np.ndarray, keys: np.ndarray, tau: float,
     row (default: row i uses vector i, m = n); returns: (n,) R_t; keys: (n,) candidate key (the step index
     for ``same_step``, a constant for ``all_steps``): cand(i) = rows with keys[i]. w_ij is the softmax of
     cos(s_i, s_j) / tau over cand(i), computed with the candidates' maximum subtracted, so tiny tau is exact
-    grouping rather than an overflow. Work is per candidate block: (blocks, L, L) with L the largest block.
+    grouping rather than an overflow. The same kernel (:func:`soft_baselines`) scores whole logs.
     """
     returns = np.asarray(returns, dtype=np.float64)
     n = len(returns)
     if n == 0:
         return np.zeros(0)
-    rows, valid, weights = _candidate_blocks(vectors, np.asarray(keys), tau, vector_index)
-    r = np.where(valid, returns[np.where(valid, rows, 0)], 0.0)
-    baseline = np.einsum("bij,bj->bi", weights, r)
-    out = np.empty(n)
-    out[rows[valid]] = returns[rows[valid]] - baseline[valid]
-    return out
+    vi = np.arange(n) if vector_index is None else np.asarray(vector_index).reshape(-1)
+    gram = _gram_of(vectors)
+    base = soft_baselines(gram.ravel(), np.zeros(1, dtype=np.int64), np.array([gram.shape[0]]), vi,
+                          np.zeros(n, dtype=np.int64), np.asarray(keys), returns, tau)
+    return returns - base
 
 
-def dense_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
-    """``matrix[rows]`` as a dense array over only the columns those rows use (cosines are unchanged).
+def group_grams(matrix: sp.csr_matrix, group: np.ndarray, state: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The cosine matrix of every group's distinct states, from one CSR matrix of state vectors.
 
-    A task group's states share few terms, so this small dense block and one BLAS product beat a
-    scipy sparse product per group (whose per-call overhead dominates at this size)."""
+    group: (n,) group codes 0..G-1; state: (n,) row of ``matrix`` each row's state uses. Returns the flat
+    grams, each group's start and width (``soft_baselines``) and each row's local state index. A group's
+    states become a small dense block over only the columns they use (sorted states, sorted columns) and
+    one BLAS product per group gives its gram: the block depends only on the group, so the numbers do not
+    depend on which other groups share the call.
+    """
+    n_groups = int(group.max()) + 1
+    n_states = matrix.shape[0]
+    pair, row_pair = np.unique(group.astype(np.int64) * n_states + state, return_inverse=True)
+    p_group, p_state = pair // n_states, pair % n_states
+    width = np.bincount(p_group, minlength=n_groups)
+    p_first = np.cumsum(width) - width
+    p_local = np.arange(len(pair)) - p_first[p_group]
+    local = p_local[row_pair.reshape(-1)]
+    # every stored entry of every (group, state) pair, and its column inside the group's block
     indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
-    starts, ends = indptr[rows], indptr[rows + 1]
-    lengths = ends - starts
+    lengths = indptr[p_state + 1] - indptr[p_state]
     total = int(lengths.sum())
-    out_row = np.repeat(np.arange(len(rows)), lengths)
-    if total == 0:
-        return np.zeros((len(rows), 1))
-    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-    cols, col_index = np.unique(indices[offsets], return_inverse=True)
-    dense = np.zeros((len(rows), len(cols)))
-    dense[out_row, col_index.reshape(-1)] = data[offsets]
-    return dense
+    e_pair = np.repeat(np.arange(len(pair)), lengths)
+    offsets = np.repeat(indptr[p_state] - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
+    e_group = p_group[e_pair]
+    n_cols = max(matrix.shape[1], 1)
+    col_key, e_col = np.unique(e_group * n_cols + indices[offsets], return_inverse=True)
+    cols = np.bincount(col_key // n_cols, minlength=n_groups)
+    c_first = np.cumsum(cols) - cols
+    e_col = e_col.reshape(-1) - c_first[e_group]
+    block_size = width * cols
+    b_start = np.cumsum(block_size) - block_size
+    dense = np.zeros(int(block_size.sum()))
+    dense[b_start[e_group] + p_local[e_pair] * cols[e_group] + e_col] = data[offsets]
+    gram_size = width * width
+    g_start = np.cumsum(gram_size) - gram_size
+    gram = np.zeros(int(gram_size.sum()))
+    for g in range(n_groups):
+        u, c = int(width[g]), int(cols[g])
+        if u and c:
+            block = dense[b_start[g]:b_start[g] + u * c].reshape(u, c)
+            gram[g_start[g]:g_start[g] + u * u] = (block @ block.T).ravel()
+    return gram, g_start, width, local
 
 
 def psc_episode(rows: StepRows, cfg: ProxMOConfig) -> np.ndarray:
@@ -166,10 +228,27 @@ def fit_batch_stats(observation: pl.Series, batch: np.ndarray, max_features: int
     return out
 
 
-def _group_slices(group: np.ndarray) -> list[np.ndarray]:
-    order = np.argsort(group, kind="stable")
-    bounds = np.cumsum(group_count(group))[:-1]
-    return [s for s in np.split(order, bounds) if len(s)]
+def text_codes(series: pl.Series) -> tuple[np.ndarray, pl.Series]:
+    """Codes of a string column's distinct values and those values: ``values[codes[i]] == series[i]``.
+
+    Codes come from 64-bit hashes (one sort of n integers), checked exactly by comparing every row with its
+    code's value; a hash collision falls back to ``dense_codes``."""
+    if not len(series):
+        return np.zeros(0, dtype=np.int64), series.clear()
+    _, first, codes = np.unique(series.hash(seed=0).to_numpy(), return_index=True, return_inverse=True)
+    codes = codes.reshape(-1)
+    values = series.gather(first)
+    if bool((values.gather(codes) == series).all()):
+        return codes, values
+    codes = dense_codes(series)
+    return codes, pl.Series(series.name, code_values(series, codes), dtype=series.dtype)
+
+
+def _flat_grams(grams: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    width = np.array([g.shape[0] for g in grams], dtype=np.int64)
+    start = np.cumsum(width * width) - width * width
+    flat = np.concatenate([g.ravel() for g in grams]) if grams else np.zeros(0)
+    return flat, start, width
 
 
 def embed_states(texts: list[str], multiplicity: np.ndarray | None, cfg: ProxMOConfig,
@@ -192,59 +271,72 @@ def embed_states(texts: list[str], multiplicity: np.ndarray | None, cfg: ProxMOC
 
 def psa_step(rows: StepRows, returns: np.ndarray, cfg: ProxMOConfig,
              stats: Mapping[int, TfidfStats] | None = None) -> np.ndarray:
-    """PSA step advantages for every row, one task group at a time.
+    """PSA step advantages for every row, all task groups at once (:func:`soft_baselines`).
 
     stats: TF-IDF statistics per batch value (iteration) for ``tfidf_scope="batch"``; fitted here from
     ``rows`` when None (correct when ``rows`` hold whole iterations). Fitting from ``TermCounts`` makes
-    both routes give the same vocabulary and IDF.
+    both routes give the same vocabulary and IDF. Each group's cosines come from its own states only, so
+    any split of the groups (streaming, workers) gives the same numbers.
     """
     adv = np.zeros(rows.n_rows)
     if not rows.n_rows:
         return adv
-    obs_code = dense_codes(rows.observation)
-    texts = code_values(rows.observation, obs_code)
-    keys_all = rows.step if cfg.candidates == "same_step" else np.zeros(rows.n_rows, dtype=np.int64)
-    slices = _group_slices(rows.group)
-    batch_of_group = np.array([rows.batch[s[0]] for s in slices])
-    for s, b in zip(slices, batch_of_group):
-        if np.any(rows.batch[s] != b):
-            raise ValueError("a task group spans several iterations; group_id must be unique per iteration")
+    group = rows.group
+    n_groups = int(group.max()) + 1
+    batch_of_group = np.zeros(n_groups, dtype=rows.batch.dtype)
+    batch_of_group[group] = rows.batch
+    if np.any(batch_of_group[group] != rows.batch):
+        raise ValueError("a task group spans several iterations; group_id must be unique per iteration")
+    obs_code, texts = text_codes(rows.observation)
+    keys = rows.step if cfg.candidates == "same_step" else np.zeros(rows.n_rows, dtype=np.int64)
+    scored = np.ones(rows.n_rows, dtype=bool)  # rows whose group gets a PSA baseline
 
-    if cfg.similarity == "minilm":
-        vectors, _ = embed_states(texts, None, cfg)
-        for s in slices:
-            local, inverse = np.unique(obs_code[s], return_inverse=True)
-            adv[s] = psa_group(vectors[local], returns[s], keys_all[s], cfg.tau, inverse.reshape(-1))
-        return adv
-
-    if cfg.tfidf_scope == "group":
-        for s in slices:
-            local, inverse, mult = np.unique(obs_code[s], return_inverse=True, return_counts=True)
-            vectors, skip = embed_states([texts[c] for c in local], mult, cfg)
-            if skip:
+    if cfg.similarity == "minilm" or cfg.tfidf_scope == "group":
+        # one embedding per group (MiniLM vectors are global; group-scope TF-IDF is fitted per group)
+        vectors_all = embed_states(texts.to_list(), None, cfg)[0] if cfg.similarity == "minilm" else None
+        order = np.argsort(group, kind="stable")
+        bounds = np.cumsum(group_count(group))[:-1]
+        grams, local = [], np.zeros(rows.n_rows, dtype=np.int64)
+        for g, s in enumerate(np.split(order, bounds)):
+            codes, inverse, mult = np.unique(obs_code[s], return_inverse=True, return_counts=True)
+            local[s] = inverse.reshape(-1)
+            if vectors_all is not None:
+                grams.append(_gram_of(vectors_all[codes]))
                 continue
-            adv[s] = psa_group(dense_rows(vectors, np.arange(vectors.shape[0])), returns[s], keys_all[s], cfg.tau,
-                               inverse.reshape(-1))
+            vectors, skip = embed_states(texts.gather(codes).to_list(), mult, cfg)
+            if skip:
+                scored[s] = False
+            grams.append(_gram_of(vectors))
+        gram, start, width = _flat_grams(grams)
+    else:
+        # batch scope: the distinct states of each iteration, embedded with that iteration's statistics
+        pair, state = np.unique(rows.batch.astype(np.int64) * len(texts) + obs_code, return_inverse=True)
+        state = state.reshape(-1)
+        pair_batch, pair_text = pair // len(texts), pair % len(texts)
+        matrices = []
+        for b in np.unique(pair_batch):
+            sel = np.flatnonzero(pair_batch == b)
+            batch_texts = texts.gather(pair_text[sel])
+            st, mult = None, None
+            if stats is not None:
+                st = stats.get(int(b))
+                if st is None:
+                    raise ValueError(f"no TF-IDF statistics for iteration {int(b)}")
+            else:  # the rows hold the whole iteration: fitted and embedded with one tokenisation
+                mult = np.bincount(state, minlength=len(pair))[sel].astype(np.float64)
+            vectors, skip = embed_states(batch_texts.to_list(), mult, cfg, st)
+            if skip:
+                scored[rows.batch == b] = False  # the reference gives zero step advantages without a vocabulary
+            matrices.append(sp.csr_matrix(vectors))
+        width = max(m.shape[1] for m in matrices)
+        matrix = sp.vstack([sp.csr_matrix((m.data, m.indices, m.indptr), shape=(m.shape[0], width))
+                            for m in matrices], format="csr")
+        gram, start, width, local = group_grams(matrix, group, state)
+    if not scored.any():
         return adv
-
-    for b in np.unique(batch_of_group):
-        in_batch = [s for s, gb in zip(slices, batch_of_group) if gb == b]
-        rows_b = np.concatenate(in_batch)
-        codes, mult = np.unique(obs_code[rows_b], return_counts=True)
-        st = None
-        if stats is not None:
-            st = stats.get(int(b))
-            if st is None:
-                raise ValueError(f"no TF-IDF statistics for iteration {int(b)}")
-        # no statistics: the rows hold the whole iteration, fitted and embedded with one tokenisation
-        vectors, skip = embed_states([texts[c] for c in codes], mult, cfg, st)
-        if skip:
-            continue
-        position = np.empty(len(texts), dtype=np.int64)
-        position[codes] = np.arange(len(codes))
-        for s in in_batch:
-            local, inverse = np.unique(position[obs_code[s]], return_inverse=True)
-            adv[s] = psa_group(dense_rows(vectors, local), returns[s], keys_all[s], cfg.tau, inverse.reshape(-1))
+    sel = np.flatnonzero(scored)
+    base = soft_baselines(gram, start, width, local[sel], group[sel], keys[sel], returns[sel], cfg.tau)
+    adv[sel] = returns[sel] - base
     return adv
 
 

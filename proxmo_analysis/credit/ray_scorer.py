@@ -29,11 +29,12 @@ import pyarrow as pa
 
 from proxmo_envs.ray_session import connect, release_idle_actors
 from proxmo_envs.trajlog.fs import RunLike, RunLocation, resolve_location
+from proxmo_envs.trajlog.commit import COMPLETE, IN_PROGRESS, write_marker
 from proxmo_envs.trajlog.schema import CREDIT_METADATA_KEY
 
 from .dispatch import credit_metadata, score_rows
 from .registry import Method, make_config
-from .runs import copy_run_files, fit_run_stats, output_schema, prepare_output, run_location_files
+from .runs import clear_output, copy_run_files, fit_run_stats, output_schema, prepare_output, run_location_files
 
 #: Columns the scored rows are sorted by, so the output does not depend on Ray's shuffle order.
 ROW_ORDER = ("group_id", "episode_id", "step")
@@ -121,15 +122,16 @@ class PartSink:
 
 def score_run_ray(run: RunLike, out: RunLike, method: str = "proxmo", *,
                   address: str | None = None, num_cpus: int | None = None,
-                  rows_per_bucket: int = DEFAULT_ROWS_PER_BUCKET, **config: Any) -> dict:
+                  rows_per_bucket: int = DEFAULT_ROWS_PER_BUCKET, force: bool = False, **config: Any) -> dict:
     """Score a run folder (or one Parquet file) into ``out`` on Ray; same numbers as ``score_run``.
 
     Args:
         run: a run folder (``part-*.parquet``) or one Parquet file; validated by ``read_log``'s rules. A
             local path or a pyarrow filesystem location (``file://``, ``s3://``, ``(FileSystem, path)``),
             as is ``out``.
-        out: the output folder (must not be ``run`` nor hold parts yet); gets the scored parts and a copy
-            of ``manifest.json`` / ``failures.jsonl``.
+        out: the output folder (must not be ``run`` nor hold parts yet, unless ``force`` clears a previous
+            scoring); gets the scored parts, a copy of ``manifest.json`` / ``failures.jsonl`` and, last, the
+            commit marker ``scoring.json`` (``proxmo_envs.trajlog.commit``).
         method, config: as ``proxmo_analysis.score`` (a registered method name, ``credit.registry``, and
             the fields of the method's config). The Method travels to the Ray workers pickled.
         address: a Ray cluster to join; ``None`` starts a local Ray with ``num_cpus`` CPUs (default: all)
@@ -151,8 +153,13 @@ def score_run_ray(run: RunLike, out: RunLike, method: str = "proxmo", *,
     out = resolve_location(out)
     if out.is_local:
         out = RunLocation(str(Path(out.path).resolve()))  # every Ray worker, whatever its directory
+    prepare_output(run_loc, out, check_only=True)
+    if force:
+        clear_output(out)
     folder = prepare_output(run_loc, out)
     location = None if run_loc.is_local else run_loc
+    info = {"input": str(run_loc), "method": method, "params": cfg.to_dict(), "backend": "ray"}
+    write_marker(out, IN_PROGRESS, info)  # committed last: a killed scoring leaves a folder readers refuse
 
     import ray
     from ray.data.context import DataContext, ShuffleStrategy
@@ -199,6 +206,7 @@ def score_run_ray(run: RunLike, out: RunLike, method: str = "proxmo", *,
     rows = int(np.sum([out.parquet_file(p).metadata.num_rows for p in parts])) if parts else 0
     groups = out.scan_parquet(parts).select("group_id").unique().collect().height if parts else 0
     copy_run_files(folder, out)
+    write_marker(out, COMPLETE, {**info, "parts": len(parts), "rows": rows, "groups": groups})
     return {"method": method, "params": cfg.to_dict(), "rows": rows, "groups": groups, "parts": len(parts),
             "out": str(out)}
 

@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from proxmo_analysis.logs import validate_log
-from proxmo_envs.trajlog.fs import FAILURES_GLOB, RunLike, RunLocation, resolve_location
+from proxmo_envs.trajlog.commit import SCORING_NAME
+from proxmo_envs.trajlog.fs import FAILURES_GLOB, TMP_PREFIX, RunLike, RunLocation, resolve_location
 from proxmo_envs.trajlog.schema import ANALYSIS_COLUMNS, MANIFEST_NAME, PART_GLOB
 
 from .similarity import TermCounts, TfidfStats, count_terms, merge_counts
@@ -98,18 +99,28 @@ def _same_folder(a: RunLocation, b: RunLocation) -> bool:
     return not a.is_local and not b.is_local and a.filesystem.equals(b.filesystem) and a.path == b.path
 
 
-def prepare_output(run: RunLocation, out: RunLocation) -> RunLocation | None:
+def prepare_output(run: RunLocation, out: RunLocation, check_only: bool = False) -> RunLocation | None:
     """Check ``out`` is neither the run folder nor holds parts, create it; return the run's folder
-    (``None`` when ``run`` is one file)."""
+    (``None`` when ``run`` is one file). ``check_only``: only refuse the run's own folder."""
     folder = run if run.is_dir() else None
     parent = folder or (RunLocation(str(Path(run.path).parent)) if run.is_local else
                         RunLocation(run.path.rpartition("/")[0], run.filesystem, str(run).rpartition("/")[0]))
     if _same_folder(out, parent):
         raise ValueError(f"--out {out} is the input run folder; write the scored copy elsewhere")
+    if check_only:
+        return folder
     if out.glob(PART_GLOB):
         raise ValueError(f"{out} already holds part files; choose an empty output folder")
     out.make_dirs()
     return folder
+
+
+def clear_output(out: RunLocation) -> None:
+    """Remove what a scoring writes into ``out`` (parts, commit marker, manifest and failures copies,
+    temporaries) and nothing else: ``--force`` never touches a user's other files."""
+    for pattern in (PART_GLOB, f"{TMP_PREFIX}*", SCORING_NAME, MANIFEST_NAME, FAILURES_GLOB):
+        for p in out.glob(pattern):
+            out.delete(p)
 
 
 def copy_run_files(folder: RunLocation | None, out: RunLocation) -> None:
@@ -125,5 +136,5 @@ def copy_run_files(folder: RunLocation | None, out: RunLocation) -> None:
                 folder.copy_into(out, name)
 
 
-__all__ = ["DEFAULT_ROWS_PER_BATCH", "copy_run_files", "count_unit", "fit_run_stats", "output_schema",
+__all__ = ["DEFAULT_ROWS_PER_BATCH", "clear_output", "copy_run_files", "count_unit", "fit_run_stats", "output_schema",
            "prepare_output", "run_files", "run_location_files"]
