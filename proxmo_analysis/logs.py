@@ -282,4 +282,4 @@ def read_run_metadata(path: RunLike) -> dict[str, Any]:
     return json.loads(raw)
 
 
-__all__ = ["read_log", "validate_log", "log_files", "read_run_metadata", "check_part", "located_parts"]
+__all__ = ["read_log", "validate_log", "log_files", "read_run_metadata", "check_part", "check_same_run", "located_parts"]
