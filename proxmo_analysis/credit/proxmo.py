@@ -140,6 +140,23 @@ def psa_group(vectors, returns: np.ndarray, keys: np.ndarray, tau: float,
     return returns - base
 
 
+def dense_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """``matrix[rows]`` as a dense array over only the columns those rows use (cosines are unchanged):
+    the block ``group_grams`` builds for one group (kept for callers inspecting a single group)."""
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    starts, ends = indptr[rows], indptr[rows + 1]
+    lengths = ends - starts
+    total = int(lengths.sum())
+    out_row = np.repeat(np.arange(len(rows)), lengths)
+    if total == 0:
+        return np.zeros((len(rows), 1))
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+    cols, col_index = np.unique(indices[offsets], return_inverse=True)
+    dense = np.zeros((len(rows), len(cols)))
+    dense[out_row, col_index.reshape(-1)] = data[offsets]
+    return dense
+
+
 def group_grams(matrix: sp.csr_matrix, group: np.ndarray, state: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The cosine matrix of every group's distinct states, from one CSR matrix of state vectors.
