@@ -161,11 +161,10 @@ def task_text(info: Mapping[str, Any] | None, observation: str = "") -> str:
         return info["task"]
     if isinstance(info.get("instruction"), str):
         return info["instruction"]
-    m = re.search(r"Instruction:\s*\[SEP\]\s*(.*?)\s*\[SEP\]", observation, re.S)
-    if m:
-        return m.group(1)
-    m = re.search(r"Your task is to:\s*(.+)", observation)
-    return m.group(1).strip() if m else ""
+    from proxmo_envs.alfworld.goal import task_from_observation
+    from proxmo_envs.webshop.instruction import instruction_from_observation
+
+    return instruction_from_observation(observation) or task_from_observation(observation) or ""
 
 
 def _one_line(text: str) -> str:

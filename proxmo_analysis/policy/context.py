@@ -12,14 +12,13 @@ A context depends only on logged columns (``observation``, ``action``, ``admissi
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from proxmo_analysis.policy.candidates import expand_candidates
+from proxmo_envs.alfworld.goal import task_from_observation
+from proxmo_envs.webshop.instruction import instruction_from_observation
 
-_WEBSHOP_GOAL = re.compile(r"Instruction:\s*\[SEP\]\s*(.*?)\s*\[SEP\]", re.S)
-_ALFWORLD_GOAL = re.compile(r"Your task is to:\s*(.+)", re.I)
 
 
 @dataclass(frozen=True)
@@ -60,12 +59,9 @@ def extract_goal(observation: str, history: Sequence[tuple[str, str]] = ()) -> s
     its task only in the first one). Empty string when no known pattern is present.
     """
     for text in [observation, *(obs for obs, _ in history)]:
-        m = _WEBSHOP_GOAL.search(text)
-        if m:
-            return m.group(1).strip()
-        m = _ALFWORLD_GOAL.search(text)
-        if m:
-            return m.group(1).strip().splitlines()[0].strip()
+        goal = instruction_from_observation(text) or task_from_observation(text)
+        if goal:
+            return goal
     return ""
 
 

@@ -7,7 +7,6 @@ ALFWorld's own rules. Observations and actions are ALFWorld's text; reward 1.0 o
 
 from __future__ import annotations
 
-import re
 import string
 from os import PathLike
 from typing import Any
@@ -17,13 +16,13 @@ from gymnasium import spaces
 
 from proxmo_envs.alfworld import engine
 from proxmo_envs.alfworld.games import GameRecord, load_games
+from proxmo_envs.alfworld.goal import task_from_observation
 from proxmo_envs.spaces import SharedText
 
 # ALFWorld's text is ASCII (THOR type names, numbers, punctuation, newlines).
 CHARSET = frozenset(string.printable)
 MAX_OBSERVATION_CHARS = 65536
 MAX_ACTION_CHARS = 512
-_TASK_RE = re.compile(r"Your task is to: (.*?)\.?\s*$", re.S)
 
 
 class ALFWorldEnv(gym.Env[str, str]):
@@ -137,8 +136,8 @@ class ALFWorldEnv(gym.Env[str, str]):
         if game.task is not None:
             self._task_text = game.task
         else:
-            match = _TASK_RE.search(obs)
-            self._task_text = match.group(1).strip() if match else ""
+            task = task_from_observation(obs) or ""
+            self._task_text = task[:-1].rstrip() if task.endswith(".") else task
         self._last_obs = obs
         return obs, self._info(state, invalid=False)
 

@@ -23,9 +23,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from proxmo_envs.webshop.instruction import instruction_from_observation
+
 POLICY_NAMES = ("random", "walkthrough", "oracle", "noisy_walkthrough")
 
-_INSTRUCTION_RE = re.compile(r"Instruction:\s*\[SEP\]\s*(.*?)\s*\[SEP\]", re.DOTALL)
 _PRICE_RE = re.compile(r",?\s*and price lower than [\d.]+ dollars\.?\s*$", re.IGNORECASE)
 _LEAD_RE = re.compile(
     r"^(i('m| am) (looking|searching) for|i (need|want|would like)( to (buy|find|get))?|find me|"
@@ -44,8 +45,7 @@ def query_from_instruction(observation: str, info: Mapping[str, Any] | None = No
     if info is not None and isinstance(info.get("instruction"), str):
         text = info["instruction"]
     if text is None:
-        m = _INSTRUCTION_RE.search(observation)
-        text = m.group(1) if m else observation
+        text = instruction_from_observation(observation) or observation
     text = _PRICE_RE.sub("", text.strip())
     text = _LEAD_RE.sub("", text.strip())
     words = re.sub(r"[\[\]]", " ", text).lower().split()
