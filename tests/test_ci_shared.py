@@ -45,3 +45,16 @@ def test_every_shared_fixture_goes_through_the_same_rule(name):
     source = Path(conftest.__file__).read_text()
     body = source.split(f"def {name}(", 1)[1].split("\n\n", 1)[0]
     assert "shared_absent(" in body and "pytest.skip(" not in body
+
+
+def test_a_hang_in_an_isolated_test_is_a_failure_not_an_xfail(tmp_path):
+    # the node-loss Ray test runs through run_isolated: this is what it does when the inner test never ends
+    from isolated import run_isolated
+
+    hang = tmp_path / "test_hang.py"
+    hang.write_text("import time\n\ndef test_hang():\n    time.sleep(600)\n")
+    with pytest.raises(pytest.fail.Exception, match="the inner test hung for 5 s"):
+        run_isolated(str(hang), 5, "the inner test")
+    ok = tmp_path / "test_ok.py"
+    ok.write_text("def test_ok():\n    pass\n")
+    assert "1 passed" in run_isolated(str(ok), 120, "the inner test")

@@ -4,9 +4,6 @@ actors spread over the nodes, a node lost mid-rollout, Ray Data re-scoring joine
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 
 import numpy as np
 import polars as pl
@@ -17,6 +14,7 @@ ray = pytest.importorskip("ray")
 from proxmo_analysis.credit import score  # noqa: E402
 from proxmo_analysis.logs import read_log  # noqa: E402
 from proxmo_envs.rollout import rollout  # noqa: E402
+from isolated import run_isolated  # noqa: E402
 from test_ray_rollout import CREDIT, KEY, WEBSHOP, rows, slow_random  # noqa: E402
 
 pytestmark = pytest.mark.ray
@@ -52,30 +50,14 @@ def test_actors_spread_over_both_nodes_and_rows_match_local(cluster, tmp_path):
 INNER = "PROXMO_RAY_NODE_LOSS_INNER"
 
 
-def output_of(proc: subprocess.Popen) -> str:
-    """The last lines a killed subprocess printed (so a hang's report says where it stopped)."""
-    out, _ = proc.communicate()
-    return (out or "")[-2000:]
-
-
 def test_node_lost_mid_rollout_gives_a_complete_run():
     # Run in its own pytest process: on this machine Ray once hung in ray.wait after Cluster.remove_node.
     # The runner now bounds that wait (ray_backend.STALL_SECONDS, tested with a SIGSTOPped actor), but a hang
     # elsewhere inside Ray's own cluster teardown must still not take the whole suite down with it.
     # A hang past the limit FAILS this test, naming it (an xfail would let CI pass a rollout that never ends);
     # any failed assertion fails it too.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{__file__}::test_node_lost_inner"],
-        env={**os.environ, INNER: "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True, cwd=os.path.dirname(__file__),
-    )
-    try:
-        output, _ = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail(f"Ray hung for 300 s after a node was removed mid-rollout; last output: {output_of(proc)}",
-                    pytrace=False)
-    assert proc.returncode == 0, output[-4000:]
+    output = run_isolated(f"{__file__}::test_node_lost_inner", 300, "Ray, after a node was removed mid-rollout,",
+                          env={INNER: "1"})
     assert "1 passed" in output, output[-4000:]
 
 
