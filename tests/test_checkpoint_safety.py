@@ -101,3 +101,16 @@ def test_truncated_last_pt_names_the_newest_good_iteration_checkpoint(tmp_path, 
     shutil.copyfile(ckdir / "iter-0001.pt", ckdir / "last.pt")  # the advice works
     assert main([*base, "--iterations", "3", "--resume"]) == 0
     assert load_checkpoint(ckdir / "last.pt").extra["iteration"] == 3
+
+
+def test_a_failed_save_leaves_no_temporary(tmp_path, monkeypatch):
+    policy = build_policy("scorer", TINY)
+
+    def full_disk(obj, f):
+        open(f, "wb").write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint(tmp_path / "ck.pt", policy)
+    assert list(tmp_path.iterdir()) == []

@@ -87,8 +87,12 @@ def save_checkpoint(
         "extra_json": json.dumps(dict(extra or {}), default=_plain),
     }
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    try:
+        torch.save(payload, tmp)
+        tmp.replace(path)
+    except BaseException:  # a full disk or Ctrl-C mid-write: no half-written temporary is left beside it
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
