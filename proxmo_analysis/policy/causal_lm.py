@@ -13,8 +13,9 @@ GPU and memory settings (:class:`CausalLMConfig`): ``device`` (``"auto"`` = CUDA
 ``dtype`` (``bf16``/``fp16``/``fp32`` or torch names), ``lora_r`` > 0 wraps the model in a peft LoRA
 adapter (only the adapter trains; ``pip install 'proxmo[lora]'``), ``gradient_checkpointing`` trades
 compute for activation memory in the update, and scoring runs ``batch_size`` sequences per forward pass,
-sorted by length so a batch carries little padding. Returned scores are on the CPU (gradients still
-reach the model on its device).
+sorted by length so a batch carries little padding, and left-padded so that only the scored positions'
+logits are computed (``logits_to_keep``; with a 150k-token vocabulary the full logits tensor would be
+the largest allocation). Returned scores are on the CPU (gradients still reach the model on its device).
 
 Generation mode (``mode="generate"``): :meth:`CausalLMPolicy.act` renders each step with the text
 protocol (:func:`proxmo_envs.text.render`), samples a reply (``temperature``, at most ``max_new_tokens``,
@@ -162,6 +163,7 @@ class CausalLMPolicy(CandidatePolicy):
         self._cand_ids: dict[str, list[int]] = {}
         self.last_replies: list[str] = []
         self.last_reply_ids: list[list[int]] = []
+        self._keeps_logits: bool | None = None  # whether the model's forward takes logits_to_keep
 
     @staticmethod
     def _prepare(model, config: CausalLMConfig):
@@ -234,22 +236,36 @@ class CausalLMPolicy(CandidatePolicy):
         return out
 
     def _score_batch(self, batch: list[tuple[list[int], int]], temperature: float = 1.0) -> torch.Tensor:
+        # Left padding puts every scored token in the last `keep` columns, so only those positions' logits
+        # are computed: (B, keep, vocab) instead of (B, width, vocab), the largest tensor with a big vocab.
         width = max(len(ids) for ids, _ in batch)
+        keep = max(n_cand for _, n_cand in batch) + 1
         input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         target = torch.zeros((len(batch), width), dtype=torch.bool)
         for i, (ids, n_cand) in enumerate(batch):
-            input_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            mask[i, : len(ids)] = 1
-            target[i, len(ids) - n_cand : len(ids)] = True
-        input_ids, mask, target = (t.to(self.device) for t in (input_ids, mask, target))
-        logits = self.model(input_ids=input_ids, attention_mask=mask).logits.float()
+            input_ids[i, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            mask[i, width - len(ids) :] = 1
+            target[i, width - n_cand :] = True
+        position = (mask.cumsum(1) - 1).clamp(min=0)
+        input_ids, mask, target, position = (t.to(self.device) for t in (input_ids, mask, target, position))
+        logits = self._forward_last(input_ids, mask, position, keep).float()
         if temperature != 1.0:
             logits = logits / temperature
         # Token t is predicted by position t-1.
         logp = torch.log_softmax(logits[:, :-1], dim=-1)
-        tok_logp = logp.gather(2, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-        return (tok_logp * target[:, 1:].to(tok_logp.dtype)).sum(dim=1).cpu()
+        tok_logp = logp.gather(2, input_ids[:, width - keep + 1 :].unsqueeze(-1)).squeeze(-1)
+        return (tok_logp * target[:, width - keep + 1 :].to(tok_logp.dtype)).sum(dim=1).cpu()
+
+    def _forward_last(self, input_ids, mask, position, keep: int) -> torch.Tensor:
+        """Logits of the last ``keep`` positions, (B, keep, vocab)."""
+        if self._keeps_logits is None:
+            base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+            self._keeps_logits = "logits_to_keep" in inspect.signature(base.forward).parameters
+        if self._keeps_logits:
+            return self.model(input_ids=input_ids, attention_mask=mask, position_ids=position,
+                              logits_to_keep=keep).logits
+        return self.model(input_ids=input_ids, attention_mask=mask, position_ids=position).logits[:, -keep:]
 
     # ---- generation mode ----------------------------------------------------------------------------
     def reply_logprobs(self, prompts: Sequence[str], replies: Sequence[str]) -> torch.Tensor:
