@@ -173,3 +173,16 @@ def test_register_in_verl_0_9_1():
     assert second["adv"] == pytest.approx([0.75 * w_win, -0.25 * w_lose, -0.25 * w_lose, -0.25 * w_lose], abs=1e-6)
     assert second["same"] is True
     assert sys.prefix  # the side venv shares this venv's packages through a .pth file
+
+
+def test_docs_quote_the_committed_benchmark():
+    rows = json.loads((REPO / "benchmarks" / "results" / "verl_estimators.json").read_text())["rows"]
+    big = {r["arm"]: r for r in rows if r["rows"] > 50_000}
+    ours, dense = big["proxmo (ours)"], big["release-style dense PSA"]
+    docs = (REPO / "docs" / "integrations.md").read_text()
+    quoted = (f"batch of {ours['rows']:,} rows", f"takes {ours['seconds']:.1f} s at {ours['peak_rss_mb']:.0f} MB",
+              f"needs {dense['release_needs_gb']:.1f} GB", f"about {dense['seconds']:.0f} s (extrapolated)")
+    flat = " ".join(docs.split())
+    for text in quoted:
+        assert text in flat, text
+    assert dense["extrapolated"] is True
