@@ -160,3 +160,25 @@ def test_a_method_that_cannot_travel_stays_in_process():
         Method("bad", win_gap, dict)
     with pytest.raises(ValueError, match="not fields"):
         Method("bad", win_gap, WinGapConfig, defaults={"tau": 1})
+
+
+def test_proxmo_methods_variable_loads_a_users_module_from_the_working_directory(tmp_path, monkeypatch):
+    from proxmo_analysis.credit.registry import PLUGINS_ENV, load_plugins
+
+    (tmp_path / "my_plugin_method.py").write_text(
+        "from proxmo_analysis.credit import Method, register_method\n"
+        "from test_method_registry import WinGapConfig, win_gap\n"
+        "register_method(Method('plugin_gap', win_gap, WinGapConfig, needs_won=True))\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(PLUGINS_ENV, "my_plugin_method")
+    monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", str(tmp_path))])
+    try:
+        assert load_plugins() == ["my_plugin_method"] and "plugin_gap" in METHODS
+        from proxmo_analysis.cli import build_parser
+
+        args = build_parser().parse_args(["score", "RUN", "--method", "plugin_gap"])
+        assert args.method == "plugin_gap"
+    finally:
+        METHODS.pop("plugin_gap", None)
+    with pytest.raises(ImportError, match="PROXMO_METHODS: cannot import 'no_such_module'"):
+        load_plugins("no_such_module")

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from proxmo_analysis.credit.registry import load_plugins
 from proxmo_analysis.errors import InputError
 
 #: proxmo's own source folders: a ValueError raised by a ``raise`` in them is a deliberate input message
@@ -39,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="proxmo",
         description="Multi-turn agent RL: environments, trajectory logs, credit assignment and training.",
     )
+    try:  # methods registered by the user's modules ($PROXMO_METHODS) join every --method choice
+        load_plugins()
+    except ImportError as err:
+        print(f"proxmo: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):

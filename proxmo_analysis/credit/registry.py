@@ -15,6 +15,8 @@ one defined in a notebook cell or with lambdas is scored in the calling process 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import os
 import pickle
 import sys
 from dataclasses import dataclass, field
@@ -166,6 +168,26 @@ def runs_in_workers(method: Method) -> bool:
     return True
 
 
+#: environment variable naming modules (comma-separated) that register methods, imported by the CLI
+PLUGINS_ENV = "PROXMO_METHODS"
+
+
+def load_plugins(spec: str | None = None) -> list[str]:
+    """Import the modules named in ``spec`` (default: ``$PROXMO_METHODS``, comma-separated), each of which
+    registers its methods when imported; the working directory is searched too, so ``my_method.py`` next
+    to the data works. Returns the module names. ImportError names the variable and the module."""
+    spec = os.environ.get(PLUGINS_ENV, "") if spec is None else spec
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if names and os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # spawned workers inherit sys.path, so they import it too
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise ImportError(f"{PLUGINS_ENV}: cannot import {name!r} ({err})") from None
+    return names
+
+
 def label(name: str) -> str:
     """Display label of a method name (the name itself when it is not registered)."""
     return METHODS[name].label if name in METHODS else str(name)
@@ -204,4 +226,4 @@ register_method(Method("proxmo_wo_psa", proxmo, ProxMOConfig, label="ProxMO w/o 
                        defaults={"psa": False}, **_PROXMO))
 
 __all__ = ["Capability", "METHODS", "Method", "color", "config_fields", "get_method", "label", "make_config",
-           "method_names", "register_method", "runs_in_workers", "settings_per_method"]
+           "load_plugins", "method_names", "register_method", "runs_in_workers", "settings_per_method", "PLUGINS_ENV"]
