@@ -153,3 +153,26 @@ def test_shipped_problems_are_reproduced_by_the_generator():
         draft = G.draft_game("eval_unseen", slot, rec["attempt"], cfg)
         assert draft.game_id == rec["game_id"]
         assert draft.pddl_problem == rec["pddl_problem"] and draft.task_text == rec["task"]
+
+
+def test_data_dir_takes_a_folder_of_generated_games(tmp_path, capsys):
+    import shutil
+
+    import gymnasium as gym
+
+    from proxmo_analysis.cli import main
+    from proxmo_envs._paths import data_root
+
+    shutil.copy(data_root() / "alfworld" / "eval_unseen.jsonl.gz", tmp_path / "eval_unseen.jsonl.gz")
+    mine = gym.make("proxmo/ALFWorld-v0", split="eval_unseen", data_dir=str(tmp_path))
+    shipped = gym.make("proxmo/ALFWorld-v0", split="eval_unseen")
+    try:
+        assert mine.unwrapped.task_ids == shipped.unwrapped.task_ids
+        assert mine.reset(seed=0)[0] == shipped.reset(seed=0)[0]
+    finally:
+        mine.close()
+        shipped.close()
+    assert main(["games", "--data-dir", str(tmp_path), "--split", "eval_unseen", "--json"]) == 0
+    assert '"games": ' in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError, match="train"):
+        gym.make("proxmo/ALFWorld-v0", split="train", data_dir=str(tmp_path))

@@ -30,7 +30,8 @@ class ALFWorldEnv(gym.Env[str, str]):
 
     Args:
         split: ``"train"``, ``"eval_seen"`` (new games in training rooms) or ``"eval_unseen"`` (held-out rooms).
-        data_dir: a downloaded ALFWorld dataset (folder holding ``json_2.1.1/``); ``None`` plays the shipped games.
+        data_dir: a folder of generated games (``<split>.jsonl.gz``, as the generator writes them) or a
+            downloaded ALFWorld dataset (folder holding ``json_2.1.1/``); ``None`` plays the shipped games.
         max_steps: step cap (GiGPO/ProxMO: 50); the step that reaches it returns ``truncated=True``.
         speedups: memoise TextWorld's pure parsing/translation functions and skip the re-planner's second
             translation (same observations; ~3x faster steps, ~2x faster first load of a game).

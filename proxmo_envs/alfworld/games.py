@@ -99,6 +99,8 @@ def _find_split_root(data_dir: Path, split: str) -> Path | None:
 
 def dataset_splits(data_dir: str | os.PathLike) -> list[str]:
     """The splits (of ``SPLITS``) a downloaded dataset folder holds."""
+    if is_generated_folder(data_dir):
+        return [s for s in SPLITS if (Path(data_dir) / f"{s}.jsonl.gz").is_file()]
     return [s for s in SPLITS if _find_split_root(Path(data_dir), s) is not None]
 
 
@@ -169,12 +171,22 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def load_games(split: str, data_dir: str | os.PathLike | None = None) -> tuple[GameRecord, ...]:
-    """The games of ``split``: the shipped generated set, or a downloaded dataset when ``data_dir`` is given."""
+    """The games of ``split``: the shipped generated set; with ``data_dir``, a folder of generated games
+    (``<split>.jsonl.gz``, e.g. your own run of the generator) or a downloaded ALFWorld dataset."""
     if data_dir is None:
         from proxmo_envs._paths import data_root
 
         return shipped_games(str(data_root() / "alfworld"), split)
+    if is_generated_folder(data_dir):  # a folder written by the generator (proxmo_envs.build.alfworld_games)
+        return shipped_games(str(Path(data_dir).resolve()), split)
     return dataset_games(str(Path(data_dir).resolve()), split)
+
+
+def is_generated_folder(data_dir: str | os.PathLike) -> bool:
+    """Whether ``data_dir`` holds generated games (``<split>.jsonl.gz``, the shipped set's format) rather
+    than a downloaded ALFWorld dataset (``json_2.1.1/...``)."""
+    base = Path(data_dir)
+    return any((base / f"{s}.jsonl.gz").is_file() for s in SPLITS)
 
 
 def task_type_counts(games: tuple[GameRecord, ...] | list[GameRecord]) -> dict[str, int]:
