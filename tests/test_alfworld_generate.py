@@ -10,7 +10,7 @@ import pytest
 
 from proxmo_envs._paths import data_root
 from proxmo_envs.alfworld import engine
-from proxmo_envs.alfworld import generate as G
+from proxmo_envs.builders import alfworld_games as G
 from proxmo_envs.alfworld.games import load_games, read_jsonl_gz
 
 

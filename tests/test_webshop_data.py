@@ -12,7 +12,7 @@ import pytest
 
 import proxmo_envs  # noqa: F401
 from proxmo_envs._paths import data_root
-from proxmo_envs.webshop import catalog_gen
+from proxmo_envs.builders import webshop_catalog as catalog_gen
 from proxmo_envs.webshop.goals import build_goals
 from proxmo_envs.webshop.loader import load_catalog
 from proxmo_envs.webshop.nouns import SpacyNounExtractor, WordNounExtractor, resolve_noun_extractor

@@ -177,7 +177,7 @@ def load_games(split: str, data_dir: str | os.PathLike | None = None) -> tuple[G
         from proxmo_envs._paths import data_root
 
         return shipped_games(str(data_root() / "alfworld"), split)
-    if is_generated_folder(data_dir):  # a folder written by the generator (proxmo_envs.build.alfworld_games)
+    if is_generated_folder(data_dir):  # a folder written by the generator (proxmo_envs.builders.alfworld_games)
         return shipped_games(str(Path(data_dir).resolve()), split)
     return dataset_games(str(Path(data_dir).resolve()), split)
 

@@ -2,8 +2,9 @@
 
 Modules: ``loader`` (raw upstream schema), ``goals`` (synthetic/human goals, split), ``search`` (BM25),
 ``pages`` and ``engine`` (page state machine), ``reward`` (the score and its parts), ``nouns`` (pluggable
-noun extractor for r_type), ``env`` (the Gymnasium env), ``oracle`` (scripted agent), ``catalog_gen``
-(the embedded synthetic catalogue). Nothing heavy is imported here.
+noun extractor for r_type), ``env`` (the Gymnasium env), ``oracle`` (scripted agent), ``instruction`` (the instruction in an
+observation). The embedded synthetic catalogue is built by ``proxmo_envs.builders.webshop_catalog``. Nothing heavy is
+imported here.
 """
 
 __all__ = ["WebShopEnv", "WebShopOracle"]

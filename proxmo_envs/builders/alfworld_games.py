@@ -18,7 +18,7 @@ Rooms are split as ALFRED/ALFWorld split them: the four ``valid_unseen`` rooms (
 424: one kitchen, living room, bedroom, bathroom) are held out for ``eval_unseen``; ``train`` and
 ``eval_seen`` games use the other 116 rooms.
 
-Run ``python -m proxmo_envs.alfworld.generate --out data/alfworld`` (resumable: games are appended to
+Run ``python -m proxmo_envs.builders.alfworld_games --out data/alfworld`` (resumable: games are appended to
 ``<split>.jsonl.gz`` as they are verified, and a re-run skips the slots already present).
 """
 
@@ -550,7 +550,7 @@ def compact(out: Path) -> dict[str, Any]:
     records themselves (so they survive interrupted and resumed runs).
     """
     out = Path(out)
-    manifest: dict[str, Any] = {"generator": "proxmo_envs.alfworld.generate", "splits": {}}
+    manifest: dict[str, Any] = {"generator": "proxmo_envs.builders.alfworld_games", "splits": {}}
     for split in SPLITS:
         path = split_path(out, split)
         if not path.exists():

@@ -1,6 +1,6 @@
 """Generate the embedded synthetic WebShop catalogue (raw upstream schema), deterministic from a seed.
 
-    python -m proxmo_envs.webshop.catalog_gen --seed 0 --out data/webshop
+    python -m proxmo_envs.builders.webshop_catalog --seed 0 --out data/webshop
 
 writes ``items_shuffle_embedded.json`` (products), ``items_ins_v2_embedded.json`` (attributes and
 synthetic instructions), ``items_human_ins_embedded.json`` (human-style instructions) and
