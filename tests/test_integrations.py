@@ -85,7 +85,7 @@ def test_text_session(reference):
         session.step("<action>look</action>")
 
 
-def test_skyrl_gym(reference):
+def test_skyrl_gym(reference, tmp_path):
     skyrl_gym = pytest.importorskip("skyrl_gym")
     import proxmo_envs.integrations.skyrl as sk
 
@@ -117,6 +117,12 @@ def test_skyrl_gym(reference):
     rows = sk.dataset_rows(env_class, split, tasks=3)
     assert [r["extra_info"]["task_index"] for r in rows] == [0, 1, 2]
     assert rows[0]["env_class"] == env_class and rows[0]["prompt"][-1]["role"] == "user"
+    import pyarrow.parquet as pq
+
+    written = pq.read_table(sk.write_dataset(tmp_path / "data" / "train.parquet", env_class, split, tasks=3,
+                                             system_prompt="sys")).to_pylist()
+    assert [r["extra_info"]["task_index"] for r in written] == [0, 1, 2]
+    assert written[2]["prompt"][0] == {"role": "system", "content": "sys"} and written[2]["env_class"] == env_class
 
 
 def test_trl_environment(reference):

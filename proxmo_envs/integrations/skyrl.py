@@ -14,7 +14,8 @@ settings (``history_length``, ``reasoning``, ...) and ``fallback``/``reward`` (s
 :class:`~proxmo_envs.integrations.session.TextSession`). ``step`` returns the episode's reward
 (``reward="score"``: WebShop's score / ALFWorld 1.0 on a win; ``"won"``: 10 * won) on the step that ends
 it and 0 before; ``metadata`` carries ``won``, ``task_score``, ``invalid_action``, ``parsed`` and ``steps``.
-:func:`dataset_rows` writes the rows of a SkyRL dataset for a split.
+:func:`dataset_rows` gives the rows of a SkyRL dataset for a split and :func:`write_dataset` writes them
+as the Parquet file SkyRL's ``data.train_data`` reads.
 """
 
 from __future__ import annotations
@@ -118,6 +119,21 @@ def dataset_rows(env_class: str, split: str, tasks: int | None = None, system_pr
                      "reward_spec": {"method": "env", "ground_truth": ""},
                      "extra_info": {"task_index": i, "split": split}})
     return rows
+
+
+def write_dataset(path, env_class: str, split: str, tasks: int | None = None, system_prompt: str | None = None,
+                  **env_kwargs: Any):
+    """Write :func:`dataset_rows` to the Parquet file ``path`` (parent folders created); returns the path."""
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = dataset_rows(env_class, split, tasks, system_prompt, **env_kwargs)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
 
 
 _register()
