@@ -1,8 +1,10 @@
 """Small rollout files in the formats ``proxmo import`` reads, written from each format's documented schema.
 
 Sources (also cited in ``proxmo_analysis/io/*.py``):
-- verifiers 0.4.0: ``verifiers/v1/trace.py`` (``Trace``, ``TraceTask``, ``Reward``), ``verifiers/v1/graph.py``
-  (``MessageNode``), ``verifiers/v1/cli/output.py`` (``traces.jsonl``), PrimeIntellect-ai/verifiers;
+- verifiers 0.4.0: ``verifiers/v1/episode.py`` (``Episode``, ``GroupInfo``), ``verifiers/v1/trace.py``
+  (``Trace``, ``TraceTask``, ``Reward``), ``verifiers/v1/graph.py`` (``MessageNode``),
+  ``verifiers/v1/utils/trace_store.py`` (``traces.jsonl``), PrimeIntellect-ai/verifiers (and, where the
+  package is installed, ``test_io_import`` also writes one with verifiers' own models);
 - NeMo Gym: ``nemo_gym/rollout_collection.py`` (``_ng_task_index``, ``_ng_rollout_index``, ``response``,
   ``reward``), NVIDIA-NeMo/Gym, with OpenAI Responses output items;
 - verl-agent: verl's ``RayPPOTrainer._dump_generations`` (``input``, ``output``, ``score``, ``step``) plus the
@@ -32,20 +34,28 @@ def _write(path: Path, rows: list[dict]) -> Path:
 
 
 def verifiers_traces(path: Path) -> Path:
+    """verifiers 0.4.0: one ``Episode`` a line (``group`` set for group A only: B falls back to task.hash)."""
     rows = []
     for group, rollout, steps, reward in EPISODES:
-        nodes = [{"parent": None, "message": {"role": "system", "content": "Solve the task."}, "sampled": False}]
+        nodes = [{"semantic_parents": [], "message": {"role": "system", "content": "Solve the task."},
+                  "sampled": False}]
         for obs, act in steps:
             nodes.append({"parent": len(nodes) - 1, "message": {"role": "user", "content": obs}, "sampled": False})
             nodes.append({"parent": len(nodes) - 1, "message": {"role": "assistant", "content": act},
                           "sampled": True, "token_ids": [1, 2], "mask": [True, True], "logprobs": [-0.1, -0.2]})
-        rows.append({
-            "version": 1, "id": f"trace-{group}{rollout}", "verifiers": {"version": "0.4.0"},
-            "task": {"type": "RoomTask", "data": {"room": group}, "key": f"room-{group}", "hash": f"h{group}"},
-            "agent": {"config": {}, "name": "agent"}, "nodes": nodes, "calls": [],
+        task = {"type": "RoomTask", "data": {"room": group}, "key": f"room-{group}", "hash": f"h{group}"}
+        trace = {
+            "version": 1, "id": f"trace-{group}{rollout}", "verifiers": {"version": "0.4.0"}, "task": task,
+            "agent": {"config": {}, "name": "agent", "trainable": True}, "nodes": nodes, "calls": [],
             "rewards": {"solved": {"score": reward, "weight": 1.0}, "format": {"score": 0.0, "weight": 0.5}},
             "metrics": {}, "info": {}, "is_completed": True, "ok": True, "stop_condition": "done",
-        })
+        }
+        judge = {**trace, "id": f"judge-{group}{rollout}", "agent": {"config": {}, "name": "judge", "trainable": False}}
+        row = {"id": f"episode-{group}{rollout}", "env": {"id": "rooms"}, "task": task, "ok": True, "errors": [],
+               "traces": [trace, judge]}
+        if group == "A":
+            row["group"] = {"id": "group-A"}
+        rows.append(row)
     return _write(path, rows)
 
 

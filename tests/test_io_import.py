@@ -60,8 +60,10 @@ def _corrupt(path, line_no, update):
 
 
 @pytest.mark.parametrize("fmt, line_no, update, field", [
-    ("verifiers", 3, lambda o: o["rewards"]["solved"].update(score="high"), "rewards.solved.score"),
-    ("verifiers", 2, lambda o: o["task"].pop("hash") and o["task"].pop("key"), "task.hash"),
+    ("verifiers", 3, lambda o: o["traces"][0]["rewards"]["solved"].update(score="high"),
+     "traces.0.rewards.solved.score"),
+    ("verifiers", 4, lambda o: o["task"].pop("hash") and o["task"].pop("key"), "task.hash"),  # group B: no group.id
+    ("verifiers", 1, lambda o: o["traces"][0]["nodes"][2].update(parent=7), "traces.0.nodes.2.parent"),
     ("nemo-gym", 4, lambda o: o.pop("_ng_task_index"), "_ng_task_index"),
     ("nemo-gym", 2, lambda o: o["response"].update(output="oops"), "response.output"),
     ("verl-agent", 5, lambda o: o.update(score=None), "score"),
@@ -121,3 +123,34 @@ def test_rendered_prompts_are_stripped_to_the_bare_observation(tmp_path):
     df = read_log(tmp_path / "run").sort("group_id", "rollout_index", "step")
     assert df["observation"].to_list() == [o for _, _, steps, _ in EPISODES for o, _ in steps]
     assert df["admissible_actions"].to_list() == [["look", "wait"]] * 8
+
+
+def test_verifiers_file_written_by_verifiers_itself(tmp_path):
+    """A traces.jsonl written by the installed verifiers package's own models and writer."""
+    episode_mod = pytest.importorskip("verifiers.v1.episode")
+    from verifiers.v1.configs.agent import AgentConfig
+    from verifiers.v1.graph import MessageNode
+    from verifiers.v1.trace import AgentInfo, Reward, Trace, TraceTask
+    from verifiers.v1.types import AssistantMessage, SystemMessage, UserMessage
+    from verifiers.v1.utils.trace_store import TRACES_FILE, write_episode
+
+    (tmp_path / TRACES_FILE).write_text("")
+    for group, rollout, steps, reward in EPISODES:
+        task = TraceTask(type="RoomTask", data={"room": group}, key=f"room-{group}", hash=f"h{group}")
+        nodes = [MessageNode(parent=None, message=SystemMessage(content="Solve the task."))]
+        for obs, act in steps:
+            nodes.append(MessageNode(parent=len(nodes) - 1, message=UserMessage(content=obs)))
+            nodes.append(MessageNode(parent=len(nodes) - 1, message=AssistantMessage(content=act), sampled=True))
+        trace = Trace(task=task, agent=AgentInfo(config=AgentConfig()), nodes=nodes,
+                      rewards={"solved": Reward(score=reward, weight=2.0)}, is_completed=True, ok=True,
+                      stop_condition="max_turns" if group == "B" else "done")
+        write_episode(tmp_path, episode_mod.Episode(task=task, group=episode_mod.GroupInfo(id=f"g-{group}"),
+                                                    env=episode_mod.EnvInfo(id="rooms"), ok=True, traces=[trace]))
+    import_rollouts("verifiers", tmp_path / TRACES_FILE, tmp_path / "run")
+    df = read_log(tmp_path / "run").sort("group_id", "rollout_index", "step")
+    assert df["group_id"].unique().sort().to_list() == ["g-A", "g-B"]
+    assert df["observation"].to_list() == [o for _, _, steps, _ in EPISODES for o, _ in steps]
+    assert df["action"].to_list() == [a for _, _, steps, _ in EPISODES for _, a in steps]
+    assert df["reward"].to_list() == [0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]  # score x weight, last step
+    assert df["env_id"].unique().to_list() == ["rooms"]
+    assert df.filter(pl.col("group_id") == "g-B")["truncated"].sum() == 2  # stop_condition max_turns
