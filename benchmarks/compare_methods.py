@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import math
 import sys
@@ -225,8 +226,19 @@ def print_table(summary: list[dict]) -> None:
             print(f"  {s['env']} {label(s['method'])} per task type: {parts}")
 
 
+def budgets_text() -> str:
+    """The budgets (default and --quick) as ``--help`` lists them, read from FULL / QUICK themselves."""
+    lines = ["budgets (each field can be overridden by its flag):"]
+    for name, budgets in (("default", FULL), ("--quick", QUICK)):
+        for env, b in budgets.items():
+            fields = ", ".join(f"{f.name}={getattr(b, f.name)}" for f in dataclasses.fields(b) if f.name != "env_id")
+            lines.append(f"  {name} {env}: {fields}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=budgets_text())
     ap.add_argument("--envs", nargs="+", default=["webshop", "alfworld"], choices=["webshop", "alfworld"])
     ap.add_argument("--methods", nargs="+", default=METHODS, choices=method_names())
     ap.add_argument("--seeds", nargs="+", type=int, default=None, help="override the budget's seeds")

@@ -74,6 +74,8 @@ def test_a_positional_after_a_setting_is_not_swallowed(command):
     assert args.run == "RUN" and credit_from(args) == {"tau": 0.2} and policy_config_from(args) == {"hidden": 8}
     args = parse(["score", "--set", "tau=0.2", "RUN"])
     assert args.run == "RUN"
+    args = parse(["update", "--credit", "tau=0.2", "RUN", "--checkpoint", "c.pt"])  # the exact case
+    assert args.run == "RUN" and credit_from(args) == {"tau": 0.2}
 
 
 @pytest.mark.parametrize("command", sorted(POLICY_CONFIG_COMMANDS))

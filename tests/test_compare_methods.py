@@ -45,3 +45,13 @@ def test_quick_webshop_table_from_a_shared_start(compare_methods, tmp_path, caps
     before = checkpoint.stat().st_mtime_ns
     assert compare_methods.main(["--quick", "--envs", "webshop", "--methods", "grpo", "--out", str(out)]) == 0
     assert checkpoint.stat().st_mtime_ns == before
+
+
+def test_help_lists_the_budgets(compare_methods, capsys):
+    with pytest.raises(SystemExit):
+        compare_methods.main(["--help"])
+    out = capsys.readouterr().out
+    webshop = compare_methods.FULL["webshop"]
+    assert (f"default webshop: seeds={webshop.seeds}, iterations={webshop.iterations}, tasks={webshop.tasks}, "
+            f"group_size={webshop.group_size}") in out
+    assert "--quick alfworld: seeds=(0,), iterations=2" in out
