@@ -216,3 +216,31 @@ def test_bad_causal_lm_settings_are_one_clear_error():
                             ({"gradient_checkpointing": "yes"}, "gradient_checkpointing")]:
         with pytest.raises(InputError, match=message):
             CausalLMConfig(model_dir="x", **kwargs)
+
+
+def test_generation_mode_in_the_rollout_runner_logs_reply_logprobs(tiny_lm_dir, tmp_path, monkeypatch):
+    from proxmo_analysis.logs import read_log
+    from proxmo_envs.rollout import rollout
+
+    cfg = CausalLMConfig(model_dir=str(tiny_lm_dir), device="cpu", mode="generate", max_new_tokens=6)
+    policy = CausalLMPolicy(cfg, seed=0)
+    rollout("proxmo/WebShop-v0", {"split": "test", "max_steps": 2}, policy, tasks=1, group_size=2,
+            out=tmp_path / "sampled", seed=0)
+    sampled = read_log(tmp_path / "sampled")
+    assert sampled.height == 4 and sampled["behavior_logprob"].is_finite().all()
+    assert (sampled["behavior_logprob"] < 0).all()
+    # scripted replies: every step searches; the log holds the parsed action and the reply's log-prob
+    prompts, reply = [], "<think>shoes</think><action>search[running shoes]</action>"
+
+    def scripted(batch):
+        prompts.extend(batch)
+        return [reply] * len(batch)
+
+    monkeypatch.setattr(policy, "generate", scripted)
+    rollout("proxmo/WebShop-v0", {"split": "test", "max_steps": 2}, policy, tasks=1, group_size=2,
+            out=tmp_path / "scripted", seed=0)
+    log = read_log(tmp_path / "scripted").sort("step", maintain_order=True)
+    assert set(log["action"]) == {"search[running shoes]"} and not log["invalid_action"].any()
+    with torch.no_grad():
+        expected = sorted(policy.reply_logprobs(prompts, [reply] * len(prompts)).tolist())
+    assert sorted(log["behavior_logprob"].to_list()) == pytest.approx(expected, abs=1e-4)
