@@ -105,18 +105,26 @@ def layouts_dir() -> Path:
     return modules()["package_dir"] / "gen" / "layouts"
 
 
-def make_textworld_env(extras: tuple[str, ...] = ("gamefile",), policy_commands: bool = False):
+def make_textworld_env(extras: tuple[str, ...] = ("gamefile",), policy_commands: bool = False,
+                       cached: bool = False):
     """A fresh ``PddlEnv`` wrapped by ``AlfredDemangler`` and ``AlfredInfos``, as ALFWorld plays games.
 
     ``extras=("walkthrough", ...)`` makes the first reset of a game without a stored walkthrough ask the
-    planner for a whole plan once (the generator uses that).
+    planner for a whole plan once (the generator uses that). ``cached=True`` uses
+    :class:`~proxmo_envs.alfworld.transitions.CachedPddlEnv` (same transcripts, states' text cached).
     """
     m = modules()
     infos = m["textworld"].EnvInfos(
         won=True, admissible_commands=True, extras=list(extras), policy_commands=policy_commands
     )
+    if cached:
+        from proxmo_envs.alfworld.transitions import cached_pddl_env_class
+
+        cls = cached_pddl_env_class()
+    else:
+        cls = m["PddlEnv"]
     with argv_preserved():
-        env = m["PddlEnv"](infos)
+        env = cls(infos)
     return m["AlfredInfos"](m["AlfredDemangler"](env))
 
 

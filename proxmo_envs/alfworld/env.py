@@ -70,7 +70,8 @@ class ALFWorldEnv(gym.Env[str, str]):
         self._index_of = {g.game_id: i for i, g in enumerate(self._games)}
         self.observation_space = SharedText(max_length=MAX_OBSERVATION_CHARS, charset=CHARSET)
         self.action_space = spaces.Text(max_length=MAX_ACTION_CHARS, charset=CHARSET)
-        self._tw = engine.make_textworld_env(extras=("gamefile",))
+        self.speedups = bool(speedups)
+        self._tw = engine.make_textworld_env(extras=("gamefile",), cached=self.speedups)
         self._loaded: int | None = None
         self._game: GameRecord | None = None
         self._task_text = ""

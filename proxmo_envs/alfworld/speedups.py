@@ -11,6 +11,12 @@ arguments), so caching them changes no observation, admissible command or ``won`
 * ``fast_downward.pddl2sas`` (domain, problem -> translated task and SAS text, read only by its callers);
   it also overwrites ``sys.argv``, which the cached version restores.
 
+A fourth replacement is not a cache: ``textgen.copy_context`` deep-copies the ``variables`` (entity infos)
+and ``mapping`` (placeholders -> variables) of a derivation context for every grammar symbol, which is most
+of a step's time. The copies are only ever mutated as dicts (``query`` adds the variables of a match), never
+their values (the grammar's expressions only read ``o.name``, ``r.indefinite`` ...), so copying the two
+dicts one level deep gives the same text (:func:`_copy_context`).
+
 One more saving, opt-in (``enable(plain_sas_for_replan=True)``, used by the env): TextWorld translates every
 problem twice, once plainly (played) and once optimised for its re-planner (``policy_commands``). The env
 never asks the planner (walkthroughs are stored), so the planner slot gets the plain translation, which is
@@ -109,6 +115,17 @@ def _memo_pddl2sas(original: Callable) -> Callable:
     return pddl2sas
 
 
+def _copy_context(context: dict) -> dict:
+    """``textgen.copy_context`` with one-level copies of ``variables`` and ``mapping`` (module docstring)."""
+    return {
+        "state": context["state"],
+        "facts": context["facts"],
+        "variables": dict(context["variables"]),
+        "mapping": dict(context["mapping"]),
+        "entity_infos": context["entity_infos"],
+    }
+
+
 def enable(plain_sas_for_replan: bool | None = None) -> bool:
     """Install the memoised functions (idempotent). Returns True when they are active.
 
@@ -131,6 +148,8 @@ def enable(plain_sas_for_replan: bool | None = None) -> bool:
     _originals["textgen"] = textgen._parse_and_convert
     _originals["query"] = Rule.__dict__["parse_conjunctive_query"]
     _originals["pddl2sas"] = fast_downward.pddl2sas
+    _originals["copy_context"] = textgen.copy_context
+    textgen.copy_context = _copy_context
     textgen._parse_and_convert = _memo_parse(_originals["textgen"])
     Rule.parse_conjunctive_query = _memo_query(Rule.parse_conjunctive_query)  # bound to Rule
     fast_downward.pddl2sas = _memo_pddl2sas(_originals["pddl2sas"])
@@ -145,6 +164,7 @@ def disable() -> None:
     textgen._parse_and_convert = _originals.pop("textgen")
     Rule.parse_conjunctive_query = _originals.pop("query")
     fast_downward.pddl2sas = _originals.pop("pddl2sas")
+    textgen.copy_context = _originals.pop("copy_context")
 
 
 @contextlib.contextmanager

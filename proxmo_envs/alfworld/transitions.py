@@ -1,0 +1,302 @@
+"""An exact transition cache for TextWorld's ``PddlEnv``: the N episodes of a group (and later iterations in
+the same process) replay the engine's text instead of regenerating it.
+
+Why it is exact. ``PddlEnv`` is deterministic: what a step returns (feedback text, valid commands and their
+actions, admissible commands, ``won``) is a function of the game and of the engine's state, where the state
+is the python fact set of ``PddlState`` together with fast-downward's SAS state, and of the command. Two
+facts make the python fact set alone a complete key:
+
+* every SAS variable of the game is binary (``Atom p`` / ``NegatedAtom p``), and ``PddlState.apply`` adds
+  each effect atom and removes its negation, so ``p`` is in the fact set exactly when the SAS variable of
+  ``p`` is true: the fact set determines the SAS state. :func:`binary_sas` checks this per game; a game that
+  fails the check is played without the cache.
+* text generation reads the state only through conjunctive queries (``all_assignments`` over sorted facts);
+  the per-variable counters of ``State`` are read only for placeholders that occur in no precondition,
+  which conjunctive queries do not have.
+
+The engine stays the source of truth: every command really runs ``PddlState.apply`` on fast-downward (cheap);
+what is cached is what a state *produces* (text generation of the valid commands, ``won``, the feedback of
+each command taken from it), computed by the real engine the first time the state is seen. A state is keyed
+by ``(game digest, facts ^ initial facts)`` (the symmetric difference is small, so keys stay small).
+
+The cache is a bounded LRU shared by every env of the process (:data:`DEFAULT_MAX_STATES`, setting
+``PROXMO_ALFWORLD_STATE_CACHE`` or :func:`configure`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from proxmo_envs.alfworld import engine
+
+# ~15-30 kB per state (its valid actions with their mappings, commands, feedback texts): 20000 states stay
+# well under 1 GB; a GRPO group of 8 episodes x 50 steps visits at most 400 states.
+DEFAULT_MAX_STATES = 20000
+ENV_MAX_STATES = "PROXMO_ALFWORLD_STATE_CACHE"
+_BLOCK_RE = re.compile(r"begin_variable\n[^\n]*\n(-?\d+)\n(\d+)\n(.*?)\nend_variable", re.S)
+
+
+def binary_sas(sas: str) -> bool:
+    """True when every non-derived SAS variable is ``Atom p`` / ``NegatedAtom p`` (see the module docstring)."""
+    blocks = _BLOCK_RE.findall(sas)
+    if not blocks:
+        return False
+    for layer, size, values in blocks:
+        if layer != "-1":
+            continue  # derived (axiom) variable: a function of the others
+        lines = values.split("\n")
+        if size != "2" or len(lines) != 2:
+            return False
+        a, b = lines
+        if not (a.startswith("Atom ") and b == "Negated" + a):
+            return False
+    return True
+
+
+class StateEntry:
+    """What the engine produced in one state: valid actions and commands, admissible commands, ``won``, and
+    the feedback of every command already taken from it (``feedback[i]`` for ``commands[i]``; ``-1``: the
+    intro text when the state is a game's initial state)."""
+
+    __slots__ = ("actions", "operators", "commands", "admissible", "won", "feedback")
+
+    def __init__(self, actions: list, operators: dict, commands: list[str], admissible: list[str], won: bool):
+        self.actions = actions
+        self.operators = operators
+        self.commands = commands
+        self.admissible = admissible
+        self.won = won
+        self.feedback: dict[int, str] = {}
+
+
+class StateCache:
+    """Bounded LRU ``key -> StateEntry``, thread-safe (Ray actors may step envs from threads)."""
+
+    def __init__(self, max_states: int) -> None:
+        if not isinstance(max_states, int) or isinstance(max_states, bool) or max_states < 0:
+            raise ValueError(f"the ALFWorld state cache size must be an int >= 0, got {max_states!r}")
+        self.max_states = max_states
+        self._data: OrderedDict[tuple, StateEntry] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: tuple) -> StateEntry | None:
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return entry
+
+    def put(self, key: tuple, entry: StateEntry) -> None:
+        if self.max_states == 0:
+            return
+        with self._lock:
+            self._data[key] = entry
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_states:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self.hits = self.misses = 0
+
+
+def _max_states_from_env() -> int:
+    raw = os.environ.get(ENV_MAX_STATES)
+    if raw is None or raw.strip() == "":
+        return DEFAULT_MAX_STATES
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{ENV_MAX_STATES} must be an int >= 0 (0 disables the cache), got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{ENV_MAX_STATES} must be an int >= 0 (0 disables the cache), got {raw!r}")
+    return value
+
+
+_shared: StateCache | None = None
+
+
+def shared_cache() -> StateCache:
+    """The process-wide cache (created on first use with ``PROXMO_ALFWORLD_STATE_CACHE`` or the default)."""
+    global _shared
+    if _shared is None:
+        _shared = StateCache(_max_states_from_env())
+    return _shared
+
+
+def configure(max_states: int) -> StateCache:
+    """Replace the process-wide cache by an empty one holding at most ``max_states`` states (0 disables)."""
+    global _shared
+    _shared = StateCache(max_states)
+    return _shared
+
+
+def game_digest(data: dict[str, Any]) -> str:
+    """A digest of what defines a game for the engine (domain, grammar, problem)."""
+    h = hashlib.blake2b(digest_size=20)
+    for part in ("pddl_domain", "grammar", "pddl_problem"):
+        h.update(data[part].encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def cached_pddl_env_class() -> type:
+    """``CachedPddlEnv``, a subclass of TextWorld's ``PddlEnv`` (built lazily: TextWorld imports slowly)."""
+    return _cached_class()
+
+
+_CLASS: list[type] = []
+
+
+def _cached_class() -> type:
+    if _CLASS:
+        return _CLASS[0]
+    m = engine.modules()
+    PddlEnv = m["PddlEnv"]
+    GameState = m["textworld"].core.GameState
+
+    class CachedPddlEnv(PddlEnv):
+        """``PddlEnv`` whose states' products come from :class:`StateCache` (module docstring)."""
+
+        def __init__(self, infos: Any = None, cache: StateCache | None = None) -> None:
+            super().__init__(infos)
+            self._cache = cache
+            self._use_cache = False
+            self._entry: StateEntry | None = None
+
+        def _state_cache(self) -> StateCache:
+            return self._cache if self._cache is not None else shared_cache()
+
+        def load(self, filename_or_data: Any) -> None:
+            super().load(filename_or_data)
+            ri = self.request_infos
+            self._game_key = game_digest(self._game_data)
+            self._initial_facts = frozenset(self._pddl_state.facts)
+            self._templates = sorted(set(action.template for action in self._logic.actions.values()))
+            # the cache fills only what our callers read; facts/replanning requests take the plain path
+            self._use_cache = (binary_sas(self._pddl_state.sas) and not ri.facts and not ri.policy_commands
+                               and self._state_cache().max_states > 0)
+            self._entry = None
+
+        def _key(self) -> tuple:
+            return (self._game_key, frozenset(self._pddl_state.facts) ^ self._initial_facts)
+
+        def _gather_infos(self) -> None:
+            if not self._use_cache:
+                return super()._gather_infos()
+            cache = self._state_cache()
+            key = self._key()
+            entry = cache.get(key)
+            if entry is None:
+                super()._gather_infos()
+                st = self.state
+                entry = StateEntry(st["_valid_actions"], self._pddl_state._operators, st["_valid_commands"],
+                                   st["admissible_commands"], st["won"])
+                cache.put(key, entry)
+            else:
+                st = self.state
+                self._pddl_state._operators = entry.operators
+                st["command_templates"] = list(self._templates)
+                st["won"] = entry.won
+                st["lost"] = False
+                st["_entity_infos"] = dict(self._entity_infos)
+                st["_facts"] = list(self._pddl_state.facts)
+                st["last_action"] = None
+                st["_last_action"] = self._last_action
+                st["_valid_actions"] = list(entry.actions)
+                st["_valid_commands"] = list(entry.commands)
+                st["admissible_commands"] = list(entry.admissible)
+                if self.request_infos.moves:
+                    st["moves"] = self._moves
+            self._entry = entry
+
+        def reset(self):
+            if not self._use_cache:
+                return super().reset()
+            self._pddl_state = self._new_pddl_state()
+            self.prev_state = None
+            self.state = GameState()
+            self._last_action = None
+            self._moves = 0
+            self._gather_infos()
+            entry = self._entry
+            intro = entry.feedback.get(-1)
+            if intro is None:
+                context = {
+                    "state": self._pddl_state,
+                    "facts": list(self._pddl_state.facts),
+                    "variables": {},
+                    "mapping": {},
+                    "entity_infos": self._entity_infos,
+                }
+                intro = self._logic.grammar.derive("#intro#", context)
+                entry.feedback[-1] = intro
+            self.state.feedback = intro
+            self.state.raw = intro
+            if "walkthrough" in self.request_infos.extras:
+                self.state["extra.walkthrough"] = self.walkthrough or self._pddl_state.replan(self._entity_infos)
+            return self.state
+
+        def _new_pddl_state(self):
+            from textworld.envs.pddl import logic as pddl_logic
+
+            return pddl_logic.PddlState(self.downward_lib, self._game_data["pddl_problem"], self._logic)
+
+        def step(self, command: str):
+            if not self._use_cache:
+                return super().step(command)
+            command = command.strip()
+            self.prev_state = self.state
+            self.state = GameState()
+            self.state.last_command = command
+            self._last_action = None
+            entry = self._entry
+            try:
+                idx = entry.commands.index(command)
+            except ValueError:
+                idx = -1
+            if idx < 0:
+                # As PddlEnv: a command that is not valid changes nothing.
+                self.state.feedback = "Nothing happens."
+            else:
+                self._last_action = entry.actions[idx]
+                self._pddl_state._operators = entry.operators
+                self._pddl_state.apply(self._last_action)
+                feedback = entry.feedback.get(idx)
+                if feedback is None:
+                    context = {
+                        "state": self._pddl_state,
+                        "facts": list(self._pddl_state.facts),
+                        "variables": {ph.name: self._entity_infos[var.name]
+                                      for ph, var in self._last_action.mapping.items()},
+                        "mapping": self._last_action.mapping,
+                        "entity_infos": self._entity_infos,
+                    }
+                    feedback = self._logic.grammar.derive(self._last_action.feedback_rule, context)
+                    entry.feedback[idx] = feedback
+                self.state.feedback = feedback
+                self._moves += 1
+            self.state.raw = self.state.feedback
+            self._gather_infos()
+            if "walkthrough" in self.request_infos.extras:
+                self.state["extra.walkthrough"] = self.prev_state["extra.walkthrough"]
+            self.state["score"] = 1 if self.state["won"] else 0
+            self.state["done"] = self.state["won"] or self.state["lost"]
+            return self.state, self.state["score"], self.state["done"]
+
+    _CLASS.append(CachedPddlEnv)
+    return CachedPddlEnv
