@@ -33,8 +33,11 @@ class ALFWorldEnv(gym.Env[str, str]):
         data_dir: a folder of generated games (``<split>.jsonl.gz``, as the generator writes them) or a
             downloaded ALFWorld dataset (folder holding ``json_2.1.1/``); ``None`` plays the shipped games.
         max_steps: step cap (GiGPO/ProxMO: 50); the step that reaches it returns ``truncated=True``.
-        speedups: memoise TextWorld's pure parsing/translation functions and skip the re-planner's second
-            translation (same observations; ~3x faster steps, ~2x faster first load of a game).
+        speedups: play on proxmo's fast engine (same transcripts as the untouched one, step by step):
+            TextWorld's pure parsing/translation functions memoised, its text generation without deep
+            copies, an exact cache of what each engine state produces shared by the envs of a process
+            (``PROXMO_ALFWORLD_STATE_CACHE`` states), and per-game translation products cached on disk
+            (``PROXMO_ALFWORLD_CACHE_DIR``). ``False`` plays the untouched engine. See docs/speed.md.
 
     ``reset(options={"game_index": i} | {"task_index": i} | {"game_id": "..."})`` picks a game; without
     options the game is drawn from ``self.np_random``. ``info`` holds ``admissible_actions`` (also under

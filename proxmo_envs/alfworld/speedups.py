@@ -17,6 +17,11 @@ of a step's time. The copies are only ever mutated as dicts (``query`` adds the 
 their values (the grammar's expressions only read ``o.name``, ``r.indefinite`` ...), so copying the two
 dicts one level deep gives the same text (:func:`_copy_context`).
 
+Likewise ``textgen.deepcopy`` (used to copy a grammar rule's symbols before expanding them, and a symbol
+before giving it a context) becomes :func:`_copy_symbols`: a structural copy of the symbol tree that shares
+the symbols' contexts instead of deep-copying them (the PddlState included). Contexts are only ever
+replaced, never mutated in place, so the derived text is the same.
+
 One more saving, opt-in (``enable(plain_sas_for_replan=True)``, used by the env): TextWorld translates every
 problem twice, once plainly (played) and once optimised for its re-planner (``policy_commands``). The env
 never asks the planner (walkthroughs are stored), so the planner slot gets the plain translation, which is
@@ -36,6 +41,8 @@ import sys
 import warnings
 from typing import Any, Callable, Iterator
 
+from proxmo_envs.alfworld import diskcache
+
 SUPPORTED_TEXTWORLD = ("1.7.0",)
 # A translated game holds ~1.5 MB (task + SAS text): 64 entries = the last 32 games (GRPO resets one game
 # group_size times in a row, so a small cache already hits).
@@ -53,6 +60,12 @@ def _targets() -> tuple[Any, Any, Any, Any]:
     from textworld.logic import Rule
 
     return textworld, textgen, Rule, fast_downward
+
+
+def _pddl_logic() -> Any:
+    from textworld.envs.pddl import logic
+
+    return logic
 
 
 def is_supported() -> bool:
@@ -81,7 +94,7 @@ def _memo_parse(original: Callable) -> Callable:
             if len(cache) >= PARSE_CACHE_SIZE:
                 cache.clear()
             cache[key] = hit
-        return copy.deepcopy(hit)
+        return _copy_symbols(hit)
 
     return parse_and_convert
 
@@ -98,13 +111,21 @@ def _memo_query(original: Callable) -> classmethod:
 
 
 def _memo_pddl2sas(original: Callable) -> Callable:
-    @functools.lru_cache(maxsize=PDDL2SAS_CACHE_SIZE)
-    def cached(domain: str, problem: str, verbose: bool, optimize: bool) -> Any:
+    def compute(domain: str, problem: str, verbose: bool, optimize: bool) -> Any:
         saved = list(sys.argv)
         try:
             return original(domain, problem, verbose=verbose, optimize=optimize)
         finally:
             sys.argv[:] = saved
+
+    @functools.lru_cache(maxsize=PDDL2SAS_CACHE_SIZE)
+    def cached(domain: str, problem: str, verbose: bool, optimize: bool) -> Any:
+        if verbose:  # prints the translator's log: not cached on disk
+            return compute(domain, problem, verbose, optimize)
+        return diskcache.cached("pddl2sas-opt" if optimize else "pddl2sas", (domain, problem),
+                                lambda: compute(domain, problem, verbose, optimize),
+                                after_load=diskcache.rehash_translation,
+                                storable=diskcache.translation_picklable)
 
     @functools.wraps(original)
     def pddl2sas(domain: str, problem: str, verbose: bool = False, optimize: bool = False) -> Any:
@@ -124,6 +145,42 @@ def _copy_context(context: dict) -> dict:
         "mapping": dict(context["mapping"]),
         "entity_infos": context["entity_infos"],
     }
+
+
+def _copy_symbols(obj: Any, memo: Any = None) -> Any:
+    """``copy.deepcopy`` for grammar symbols (a symbol or a list of them): new symbol objects, nested symbols
+    copied, contexts and text shared. Anything else is deep-copied as before."""
+    textgen = _targets()[1]
+    if isinstance(obj, list):
+        if all(isinstance(x, textgen.Symbol) for x in obj):
+            return [_copy_symbol(x, textgen.Symbol) for x in obj]
+    elif isinstance(obj, textgen.Symbol):
+        return _copy_symbol(obj, textgen.Symbol)
+    return copy.deepcopy(obj, memo)
+
+
+def _copy_symbol(sym: Any, symbol_type: type) -> Any:
+    new = object.__new__(type(sym))
+    d = dict(sym.__dict__)
+    for k, v in d.items():
+        if isinstance(v, symbol_type):
+            d[k] = _copy_symbol(v, symbol_type)
+    new.__dict__.update(d)
+    return new
+
+
+def _memo_document(original: Callable) -> Callable:
+    @functools.lru_cache(maxsize=PDDL2SAS_CACHE_SIZE)
+    def cached(text: str) -> Any:
+        return diskcache.cached("twl2", (text,), lambda: original(text, rule_name="pddlStart"))
+
+    @functools.wraps(original)
+    def parse_and_convert(*args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and isinstance(args[0], str) and kwargs == {"rule_name": "pddlStart"}:
+            return cached(args[0])
+        return original(*args, **kwargs)
+
+    return parse_and_convert
 
 
 def enable(plain_sas_for_replan: bool | None = None) -> bool:
@@ -148,8 +205,13 @@ def enable(plain_sas_for_replan: bool | None = None) -> bool:
     _originals["textgen"] = textgen._parse_and_convert
     _originals["query"] = Rule.__dict__["parse_conjunctive_query"]
     _originals["pddl2sas"] = fast_downward.pddl2sas
+    logic = _pddl_logic()
+    _originals["document"] = logic._parse_and_convert
+    logic._parse_and_convert = _memo_document(_originals["document"])
     _originals["copy_context"] = textgen.copy_context
     textgen.copy_context = _copy_context
+    _originals["deepcopy"] = textgen.deepcopy
+    textgen.deepcopy = _copy_symbols
     textgen._parse_and_convert = _memo_parse(_originals["textgen"])
     Rule.parse_conjunctive_query = _memo_query(Rule.parse_conjunctive_query)  # bound to Rule
     fast_downward.pddl2sas = _memo_pddl2sas(_originals["pddl2sas"])
@@ -164,7 +226,9 @@ def disable() -> None:
     textgen._parse_and_convert = _originals.pop("textgen")
     Rule.parse_conjunctive_query = _originals.pop("query")
     fast_downward.pddl2sas = _originals.pop("pddl2sas")
+    _pddl_logic()._parse_and_convert = _originals.pop("document")
     textgen.copy_context = _originals.pop("copy_context")
+    textgen.deepcopy = _originals.pop("deepcopy")
 
 
 @contextlib.contextmanager

@@ -24,13 +24,16 @@ INFO_KEYS = ("admissible_actions", "admissible_commands", "invalid_action", "won
 
 @dataclass
 class Transcript:
-    """One episode: the reset and every step as canonical JSON-able records, and the time of each step [s]."""
+    """One episode: the reset and every step as canonical JSON-able records, and the wall and CPU
+    (``time.process_time``) time of the reset and of each step [s]."""
 
     game_index: int
     episode: int
     records: list[list[Any]] = field(default_factory=list)
     step_seconds: list[float] = field(default_factory=list)
+    step_cpu_seconds: list[float] = field(default_factory=list)
     reset_seconds: float = 0.0
+    reset_cpu_seconds: float = 0.0
 
     def digests(self) -> list[str]:
         """sha256 (first 16 hex digits) of every record, in order: what the golden files store."""
@@ -55,9 +58,9 @@ def play_episode(env: Any, game_index: int, episode: int, *, seed: int = 0, p_ra
     """
     rng = np.random.default_rng([seed, game_index, episode])
     tr = Transcript(game_index, episode)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     obs, info = env.reset(options={"game_index": game_index})
-    tr.reset_seconds = time.perf_counter() - t0
+    tr.reset_seconds, tr.reset_cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     tr.records.append(["reset", obs, _info_record(info)])
     walkthrough = list(info.get("walkthrough") or [])
     k = 0
@@ -68,9 +71,10 @@ def play_episode(env: Any, game_index: int, episode: int, *, seed: int = 0, p_ra
         else:
             action = walkthrough[k]
             k += 1
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         obs, reward, terminated, truncated, info = env.step(action)
         tr.step_seconds.append(time.perf_counter() - t0)
+        tr.step_cpu_seconds.append(time.process_time() - c0)
         tr.records.append([action, obs, float(reward), bool(terminated), bool(truncated), _info_record(info)])
         if terminated or truncated:
             break
@@ -95,3 +99,16 @@ def first_difference(a: Transcript, b: Transcript) -> str | None:
 def one_game_per_type(task_types: list[str]) -> list[int]:
     """The first game of every task type, in ALFWorld's task-type order of first appearance."""
     return [task_types.index(t) for t in dict.fromkeys(task_types)]
+
+
+# The protocol of the golden digests the identity tests compare against (one group per game).
+GOLDEN_PROTOCOL = {"group_size": 3, "p_random": 0.3, "max_steps": 15, "seed": 0}
+
+
+def golden_digests(env: Any, protocol: dict[str, Any] = GOLDEN_PROTOCOL) -> dict[str, list[list[str]]]:
+    """``{game_id: [digests of episode 0, 1, ...]}`` for every game of ``env``'s split (one group each)."""
+    out = {}
+    kw = {k: protocol[k] for k in ("p_random", "max_steps", "seed")}
+    for g, gid in enumerate(env.unwrapped.task_ids):
+        out[gid] = [play_episode(env, g, e, **kw).digests() for e in range(protocol["group_size"])]
+    return out

@@ -29,7 +29,7 @@ import hashlib
 import os
 import re
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict, defaultdict
 from typing import Any
 
 from proxmo_envs.alfworld import engine
@@ -63,7 +63,7 @@ class StateEntry:
     the feedback of every command already taken from it (``feedback[i]`` for ``commands[i]``; ``-1``: the
     intro text when the state is a game's initial state)."""
 
-    __slots__ = ("actions", "operators", "commands", "admissible", "won", "feedback")
+    __slots__ = ("actions", "operators", "commands", "admissible", "won", "feedback", "effects")
 
     def __init__(self, actions: list, operators: dict, commands: list[str], admissible: list[str], won: bool):
         self.actions = actions
@@ -72,6 +72,7 @@ class StateEntry:
         self.admissible = admissible
         self.won = won
         self.feedback: dict[int, str] = {}
+        self.effects: dict[int, tuple] = {}  # effects[i]: the facts fast-downward reported for commands[i]
 
 
 class StateCache:
@@ -160,17 +161,106 @@ def cached_pddl_env_class() -> type:
 
 
 _CLASS: list[type] = []
+_STATE_FIELDS = frozenset({"_facts", "_vars_by_name", "_vars_by_type", "_var_counts", "_logic", "downward_lib",
+                           "pddl_problem", "task", "sas", "sas_replan", "_actions", "name2type"})
+_EVAL_NAME_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+_ATOM_RE = re.compile(r"^(?:Negated)?Atom ([^(\s]+)\(", re.M)
+
+
+def clone_pddl_state(state: Any) -> Any:
+    """A copy of a ``PddlState`` python side (facts and variable indexes copied, translation shared).
+
+    Only for a state whose attributes are exactly :data:`_STATE_FIELDS` (checked by the caller).
+    """
+    new = object.__new__(type(state))
+    d = dict(state.__dict__)
+    d.pop("_operators", None)
+    d["_facts"] = defaultdict(set, {k: set(v) for k, v in state._facts.items()})
+    d["_vars_by_name"] = dict(state._vars_by_name)
+    d["_vars_by_type"] = defaultdict(set, {k: set(v) for k, v in state._vars_by_type.items()})
+    d["_var_counts"] = Counter(state._var_counts)
+    new.__dict__.update(d)
+    return new
+
+
+def predicates_read(template: str, grammar: Any) -> frozenset[str] | None:
+    """The predicates whose facts deriving ``template`` can read, or None when it may read anything else.
+
+    Walks the parsed symbols as ``ContextSensitiveGrammar.derive`` would: terminal text reads nothing; an
+    ``{expr}`` reads only the action's variables when ``expr`` is a name or dotted attribute (not ``self``
+    or ``context``); ``{expr | query}`` reads the query's predicates; ``#rule#`` reads its rules' conditions
+    and right-hand sides; ``[...]`` also reads the ``list_*`` rules.
+    """
+    from textworld.envs.pddl import textgen
+    from textworld.logic import Rule
+
+    out: set[str] = set()
+    seen: set[str] = set()
+
+    def query(expr: str) -> bool:
+        try:
+            rule = Rule.parse_conjunctive_query(expr)
+        except Exception:  # noqa: BLE001 - unparsable: unknown reads
+            return False
+        out.update(p.name for p in rule.preconditions)
+        return True
+
+    def walk(sym: Any) -> bool:
+        kind = type(sym)
+        if kind is textgen.TerminalSymbol:
+            return True
+        if kind is textgen.EvalSymbol:
+            expr = str(sym.expression).strip()
+            return bool(_EVAL_NAME_RE.fullmatch(expr)) and expr.split(".")[0] not in ("self", "context")
+        if kind is textgen.ConditionalSymbol:
+            return (not sym.given or query(sym.given)) and walk(sym.expression)
+        if kind is textgen.ListSymbol:
+            return walk(sym.symbol) and all(rule_name(n) for n in ("list_empty", "list_separator",
+                                                                    "list_last_separator"))
+        if kind is textgen.NonterminalSymbol:
+            return rule_name(str(sym))
+        return False
+
+    def rule_name(name: str) -> bool:
+        if name in seen:
+            return True
+        seen.add(name)
+        rules = grammar._rules.get(name)
+        if not rules:
+            return False
+        return all((not r.condition or query(r.condition)) and all(walk(x) for x in r.rhs) for r in rules)
+
+    try:
+        symbols = textgen._parse_and_convert(template, rule_name="symbols")
+    except Exception:  # noqa: BLE001 - an unparsable template takes the engine's own path (which raises)
+        return None
+    return frozenset(out) if all(walk(x) for x in symbols) else None
+
+
+def dynamic_predicates(sas: str) -> frozenset[str]:
+    """Predicates whose facts ``PddlState.apply`` can change: those of the SAS variables' atoms (and their
+    ``not_`` forms). Every other fact of a game is fixed by its PDDL problem."""
+    names = set(_ATOM_RE.findall(sas))
+    return frozenset(names | {"not_" + n for n in names})
 
 
 def _cached_class() -> type:
     if _CLASS:
         return _CLASS[0]
+    import fast_downward
+
     m = engine.modules()
     PddlEnv = m["PddlEnv"]
     GameState = m["textworld"].core.GameState
 
     class CachedPddlEnv(PddlEnv):
-        """``PddlEnv`` whose states' products come from :class:`StateCache` (module docstring)."""
+        """``PddlEnv`` whose states' products come from :class:`StateCache` (module docstring).
+
+        fast-downward is driven lazily: a reset restores the python side of the initial state from a
+        snapshot, and a command whose effects are already known updates the facts exactly as
+        ``PddlState.apply`` does; the C engine is brought to the current state (reload + replay of the
+        episode's operators) only when a state or transition has to be computed for the first time.
+        """
 
         def __init__(self, infos: Any = None, cache: StateCache | None = None) -> None:
             super().__init__(infos)
@@ -181,19 +271,43 @@ def _cached_class() -> type:
         def _state_cache(self) -> StateCache:
             return self._cache if self._cache is not None else shared_cache()
 
+        # ------------------------------------------------------------------ load
+
         def load(self, filename_or_data: Any) -> None:
             super().load(filename_or_data)
             ri = self.request_infos
+            st = self._pddl_state
             self._game_key = game_digest(self._game_data)
-            self._initial_facts = frozenset(self._pddl_state.facts)
+            self._initial_facts = frozenset(st.facts)
             self._templates = sorted(set(action.template for action in self._logic.actions.values()))
             # the cache fills only what our callers read; facts/replanning requests take the plain path
-            self._use_cache = (binary_sas(self._pddl_state.sas) and not ri.facts and not ri.policy_commands
-                               and self._state_cache().max_states > 0)
+            self._use_cache = (binary_sas(st.sas) and set(st.__dict__) == _STATE_FIELDS and not ri.facts
+                               and not ri.policy_commands and self._state_cache().max_states > 0)
+            self._snapshot = clone_pddl_state(st) if self._use_cache else None
+            self._lib_ops: list[tuple[int, int]] | None = []  # operators applied to the C engine since load_sas
+            self._ops: list[tuple[int, int]] = []  # operators of the current episode
+            self._names = {k: info.name for k, info in self._entity_infos.items()}
+            self._commands: dict[tuple, tuple[str, str]] = {}
+            self._free_template: dict[str, bool] = {}
+            self._dynamic = dynamic_predicates(st.sas) if self._use_cache else frozenset()
             self._entry = None
 
         def _key(self) -> tuple:
             return (self._game_key, frozenset(self._pddl_state.facts) ^ self._initial_facts)
+
+        def _sync(self) -> None:
+            """Bring the C engine to the state reached by this episode's operators."""
+            lib, ops, done = self.downward_lib, self._ops, self._lib_ops
+            if done is None or len(done) > len(ops) or ops[: len(done)] != done:
+                st = self._pddl_state
+                lib.load_sas(st.sas.encode("utf-8"))
+                lib.load_sas_replan(st.sas_replan.encode("utf-8"))
+                done = []
+            for op_id, n in ops[len(done):]:
+                lib.apply_operator(op_id, (fast_downward.Atom * n)())
+            self._lib_ops = list(ops)
+
+        # ------------------------------------------------------------------ state products
 
         def _gather_infos(self) -> None:
             if not self._use_cache:
@@ -201,14 +315,14 @@ def _cached_class() -> type:
             cache = self._state_cache()
             key = self._key()
             entry = cache.get(key)
+            st = self.state
             if entry is None:
-                super()._gather_infos()
-                st = self.state
+                self._sync()
+                self._fresh_infos()
                 entry = StateEntry(st["_valid_actions"], self._pddl_state._operators, st["_valid_commands"],
                                    st["admissible_commands"], st["won"])
                 cache.put(key, entry)
             else:
-                st = self.state
                 self._pddl_state._operators = entry.operators
                 st["command_templates"] = list(self._templates)
                 st["won"] = entry.won
@@ -224,10 +338,57 @@ def _cached_class() -> type:
                     st["moves"] = self._moves
             self._entry = entry
 
+        def _fresh_infos(self) -> None:
+            """``PddlEnv._gather_infos`` (C engine in sync), with the text of a command memoised per game by
+            (template, action mapping) when its derivation reads no fact that can change in this game
+            (:func:`predicates_read` disjoint from :func:`dynamic_predicates`)."""
+            st = self.state
+            pddl_state = self._pddl_state
+            st["command_templates"] = list(self._templates)
+            st["won"] = pddl_state.check_goal()
+            st["lost"] = False
+            st["_entity_infos"] = dict(self._entity_infos)
+            st["_facts"] = list(pddl_state.facts)
+            st["last_action"] = None
+            st["_last_action"] = self._last_action
+            actions = list(pddl_state.all_applicable_actions())
+            st["_valid_actions"] = actions
+            commands = []
+            for action in actions:
+                template = action.command_template
+                key = (template, tuple(action.mapping.items()))
+                hit = self._commands.get(key)
+                if hit is None:
+                    context = {
+                        "state": pddl_state,
+                        "facts": list(pddl_state.facts),
+                        "variables": {ph.name: self._entity_infos[var.name] for ph, var in action.mapping.items()},
+                        "mapping": action.mapping,
+                        "entity_infos": self._entity_infos,
+                    }
+                    action.command_template = self._logic.grammar.derive(template, context)
+                    command = action.format_command(self._names)
+                    free = self._free_template.get(template)
+                    if free is None:
+                        reads = predicates_read(template, self._logic.grammar)
+                        free = self._free_template[template] = reads is not None and not reads & self._dynamic
+                    if free:
+                        self._commands[key] = (action.command_template, command)
+                else:
+                    action.command_template, command = hit
+                commands.append(command)
+            st["_valid_commands"] = commands
+            st["admissible_commands"] = sorted(set(commands))
+            if self.request_infos.moves:
+                st["moves"] = self._moves
+
+        # ------------------------------------------------------------------ gym-like API
+
         def reset(self):
             if not self._use_cache:
                 return super().reset()
-            self._pddl_state = self._new_pddl_state()
+            self._pddl_state = clone_pddl_state(self._snapshot)
+            self._ops = []
             self.prev_state = None
             self.state = GameState()
             self._last_action = None
@@ -248,13 +409,10 @@ def _cached_class() -> type:
             self.state.feedback = intro
             self.state.raw = intro
             if "walkthrough" in self.request_infos.extras:
+                if not self.walkthrough:
+                    self._sync()
                 self.state["extra.walkthrough"] = self.walkthrough or self._pddl_state.replan(self._entity_infos)
             return self.state
-
-        def _new_pddl_state(self):
-            from textworld.envs.pddl import logic as pddl_logic
-
-            return pddl_logic.PddlState(self.downward_lib, self._game_data["pddl_problem"], self._logic)
 
         def step(self, command: str):
             if not self._use_cache:
@@ -273,20 +431,32 @@ def _cached_class() -> type:
                 # As PddlEnv: a command that is not valid changes nothing.
                 self.state.feedback = "Nothing happens."
             else:
-                self._last_action = entry.actions[idx]
-                self._pddl_state._operators = entry.operators
-                self._pddl_state.apply(self._last_action)
+                action = self._last_action = entry.actions[idx]
+                pddl_state = self._pddl_state
+                op = (action.id, entry.operators[action.id].nb_effect_atoms)
+                changes = entry.effects.get(idx)
+                if changes is None:
+                    self._sync()
+                    pddl_state._operators = entry.operators
+                    changes = entry.effects[idx] = tuple(pddl_state.apply(action))
+                    self._ops.append(op)
+                    self._lib_ops.append(op)
+                else:
+                    # PddlState.apply's python side with the effects fast-downward returned the first time
+                    for prop in changes:
+                        pddl_state.remove_fact(prop.negate())
+                        pddl_state.add_fact(prop)
+                    self._ops.append(op)
                 feedback = entry.feedback.get(idx)
                 if feedback is None:
                     context = {
-                        "state": self._pddl_state,
-                        "facts": list(self._pddl_state.facts),
-                        "variables": {ph.name: self._entity_infos[var.name]
-                                      for ph, var in self._last_action.mapping.items()},
-                        "mapping": self._last_action.mapping,
+                        "state": pddl_state,
+                        "facts": list(pddl_state.facts),
+                        "variables": {ph.name: self._entity_infos[var.name] for ph, var in action.mapping.items()},
+                        "mapping": action.mapping,
                         "entity_infos": self._entity_infos,
                     }
-                    feedback = self._logic.grammar.derive(self._last_action.feedback_rule, context)
+                    feedback = self._logic.grammar.derive(action.feedback_rule, context)
                     entry.feedback[idx] = feedback
                 self.state.feedback = feedback
                 self._moves += 1

@@ -1,0 +1,125 @@
+"""The fast ALFWorld engine (speed-ups + transition cache) plays exactly the untouched engine's episodes.
+
+Every record (observation, reward, terminated, truncated and every info field) of seeded group rollouts is
+compared at every step:
+
+* on every shipped ``eval_seen`` / ``eval_unseen`` game, against the untouched engine's digests stored in
+  ``tests/data/alfworld_untouched_digests.json.gz`` (written by ``benchmarks/alfworld_golden.py``), two of
+  which are re-played untouched here to check that the file is current;
+* on the 12 real games of ``../shared/alfworld_real``, against the untouched engine played in this session.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from proxmo_envs.alfworld import diskcache, speedups, transitions
+from proxmo_envs.alfworld.env import ALFWorldEnv
+from proxmo_envs.alfworld.transcripts import (
+    GOLDEN_PROTOCOL,
+    first_difference,
+    play_episode,
+    record_digest,
+)
+
+GOLDEN = Path(__file__).parent / "data" / "alfworld_untouched_digests.json.gz"
+KW = {k: GOLDEN_PROTOCOL[k] for k in ("p_random", "max_steps", "seed")}
+
+
+@pytest.fixture(scope="module")
+def golden() -> dict:
+    with gzip.open(GOLDEN, "rt", encoding="ascii") as fh:
+        doc = json.load(fh)
+    import textworld
+
+    assert doc["textworld"] == textworld.__version__, (
+        f"{GOLDEN} was written with textworld {doc['textworld']}, installed {textworld.__version__}: "
+        "re-run benchmarks/alfworld_golden.py"
+    )
+    assert doc["protocol"] == GOLDEN_PROTOCOL
+    return doc
+
+
+@pytest.fixture(scope="module")
+def fresh_caches(tmp_path_factory):
+    """Empty state cache and a private disk cache, so the test exercises cold loads and cache fills."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv(diskcache.ENV_DIR, str(tmp_path_factory.mktemp("alfworld-products")))
+    transitions.configure(transitions.DEFAULT_MAX_STATES)
+    speedups.enable(plain_sas_for_replan=True)
+    yield
+    mp.undo()
+
+
+def _untouched(make):
+    """An env on the untouched engine (built with TextWorld unpatched; play it with _play_untouched)."""
+    speedups.disable()
+    return make()
+
+
+def _play_untouched(env, games, episodes):
+    speedups.disable()
+    try:
+        return [play_episode(env, g, e, **KW) for g in games for e in range(episodes)]
+    finally:
+        speedups.enable(plain_sas_for_replan=True)
+
+
+def _compare_to_golden(env, golden_split: dict) -> int:
+    ids = env.task_ids
+    assert sorted(golden_split) == sorted(ids), "the shipped games changed: re-run benchmarks/alfworld_golden.py"
+    steps = 0
+    for g, gid in enumerate(ids):
+        for e, want in enumerate(golden_split[gid]):
+            tr = play_episode(env, g, e, **KW)
+            got = tr.digests()
+            for i, (a, b) in enumerate(zip(got, want)):
+                assert a == b, f"{gid} episode {e}: record {i} differs from the untouched engine: {tr.records[i]!r:.400}"
+            assert len(got) == len(want), f"{gid} episode {e}: {len(got)} records, untouched {len(want)}"
+            steps += len(got)
+    return steps
+
+
+@pytest.mark.parametrize("split", ["eval_seen", "eval_unseen"])
+def test_every_shipped_eval_game_matches_the_untouched_engine(split, golden, fresh_caches):
+    env = ALFWorldEnv(split=split, speedups=True, max_steps=50)
+    before = transitions.shared_cache().hits
+    steps = _compare_to_golden(env, golden["splits"][split])
+    assert steps > 66 * GOLDEN_PROTOCOL["group_size"] * 3
+    # the episodes of a group did replay cached states (the comparison covered the cache, not just misses)
+    assert transitions.shared_cache().hits > before
+
+
+@pytest.mark.parametrize("split", ["eval_seen", "eval_unseen"])
+def test_golden_digests_are_those_of_the_installed_untouched_engine(split, golden):
+    env = _untouched(lambda: ALFWorldEnv(split=split, speedups=False))
+    games = [len(env.task_ids) - 1]
+    trs = _play_untouched(env, games, GOLDEN_PROTOCOL["group_size"])
+    for tr in trs:
+        gid = env.task_ids[tr.game_index]
+        assert [record_digest(r) for r in tr.records] == golden["splits"][split][gid][tr.episode]
+
+
+@pytest.fixture(scope="module")
+def real_untouched(alfworld_real_dir):
+    """The untouched engine's groups on the 12 real games (played once per session)."""
+    out = {}
+    for split in ("eval_seen", "eval_unseen"):
+        env = _untouched(lambda s=split: ALFWorldEnv(split=s, data_dir=alfworld_real_dir, speedups=False))
+        out[split] = _play_untouched(env, list(range(env.task_count)), GOLDEN_PROTOCOL["group_size"])
+    return out
+
+
+@pytest.mark.parametrize("split", ["eval_seen", "eval_unseen"])
+def test_real_games_match_the_untouched_engine(split, alfworld_real_dir, real_untouched, fresh_caches):
+    env = ALFWorldEnv(split=split, data_dir=alfworld_real_dir, speedups=True)
+    assert env.task_count == 6
+    plain = real_untouched[split]
+    fast = [play_episode(env, tr.game_index, tr.episode, **KW) for tr in plain]
+    for a, b in zip(plain, fast):
+        assert first_difference(a, b) is None, first_difference(a, b)
+    assert any(r[-1]["won"] for tr in fast for r in tr.records[1:])
