@@ -208,6 +208,11 @@ def _load_conditions() -> dict:
             "python": platform.python_version(), "machine": platform.machine()}
 
 
+def _write(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+
+
 def summary(result: dict) -> list[str]:
     """The result table as printed (docs/speed.md quotes these lines; tests/test_speed_docs.py checks them)."""
     g = result["group_rollouts"]
@@ -267,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         print("group rollouts (arms interleaved per game) ...", flush=True)
         result["group_rollouts"] = group_rollouts(args.games, args.group_size, args.p_random, args.max_steps)
     result["rollout_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    _write(args.out, result)  # partial results survive a failure in a later part
     if not args.skip_train:
         print("proxmo train, one iteration per arm ...", flush=True)
         result["train_iteration"] = train_iteration(8, 8, 50)
@@ -281,8 +287,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print("\n".join(summary(result)))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    _write(args.out, result)
     print(f"wrote {args.out}")
     return 0 if result["group_rollouts"]["steps_differing"] == 0 else 1
 

@@ -292,6 +292,16 @@ def _cached_class() -> type:
             self._dynamic = dynamic_predicates(st.sas) if self._use_cache else frozenset()
             self._entry = None
 
+        def _context(self, mapping: dict) -> dict:
+            """The derivation context ``PddlEnv`` builds for an action's ``mapping`` in the current state."""
+            return {
+                "state": self._pddl_state,
+                "facts": list(self._pddl_state.facts),
+                "variables": {ph.name: self._entity_infos[var.name] for ph, var in mapping.items()},
+                "mapping": mapping,
+                "entity_infos": self._entity_infos,
+            }
+
         def _key(self) -> tuple:
             return (self._game_key, frozenset(self._pddl_state.facts) ^ self._initial_facts)
 
@@ -359,14 +369,7 @@ def _cached_class() -> type:
                 key = (template, tuple(action.mapping.items()))
                 hit = self._commands.get(key)
                 if hit is None:
-                    context = {
-                        "state": pddl_state,
-                        "facts": list(pddl_state.facts),
-                        "variables": {ph.name: self._entity_infos[var.name] for ph, var in action.mapping.items()},
-                        "mapping": action.mapping,
-                        "entity_infos": self._entity_infos,
-                    }
-                    action.command_template = self._logic.grammar.derive(template, context)
+                    action.command_template = self._logic.grammar.derive(template, self._context(action.mapping))
                     command = action.format_command(self._names)
                     free = self._free_template.get(template)
                     if free is None:
@@ -397,14 +400,7 @@ def _cached_class() -> type:
             entry = self._entry
             intro = entry.feedback.get(-1)
             if intro is None:
-                context = {
-                    "state": self._pddl_state,
-                    "facts": list(self._pddl_state.facts),
-                    "variables": {},
-                    "mapping": {},
-                    "entity_infos": self._entity_infos,
-                }
-                intro = self._logic.grammar.derive("#intro#", context)
+                intro = self._logic.grammar.derive("#intro#", self._context({}))
                 entry.feedback[-1] = intro
             self.state.feedback = intro
             self.state.raw = intro
@@ -449,14 +445,7 @@ def _cached_class() -> type:
                     self._ops.append(op)
                 feedback = entry.feedback.get(idx)
                 if feedback is None:
-                    context = {
-                        "state": pddl_state,
-                        "facts": list(pddl_state.facts),
-                        "variables": {ph.name: self._entity_infos[var.name] for ph, var in action.mapping.items()},
-                        "mapping": action.mapping,
-                        "entity_infos": self._entity_infos,
-                    }
-                    feedback = self._logic.grammar.derive(action.feedback_rule, context)
+                    feedback = self._logic.grammar.derive(action.feedback_rule, self._context(action.mapping))
                     entry.feedback[idx] = feedback
                 self.state.feedback = feedback
                 self._moves += 1
