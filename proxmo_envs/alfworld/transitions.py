@@ -34,9 +34,9 @@ from typing import Any
 
 from proxmo_envs.alfworld import engine
 
-# ~15-30 kB per state (its valid actions with their mappings, commands, feedback texts): 20000 states stay
-# well under 1 GB; a GRPO group of 8 episodes x 50 steps visits at most 400 states.
-DEFAULT_MAX_STATES = 20000
+# ~60-90 kB per state (its key, its valid actions with their mappings, commands, feedback texts): 10000
+# states stay under 1 GB; a GRPO group of 8 episodes x 50 steps visits at most 400 states.
+DEFAULT_MAX_STATES = 10000
 ENV_MAX_STATES = "PROXMO_ALFWORLD_STATE_CACHE"
 _BLOCK_RE = re.compile(r"begin_variable\n[^\n]*\n(-?\d+)\n(\d+)\n(.*?)\nend_variable", re.S)
 
@@ -56,6 +56,16 @@ def binary_sas(sas: str) -> bool:
         if not (a.startswith("Atom ") and b == "Negated" + a):
             return False
     return True
+
+
+class OperatorRef:
+    """What ``PddlState.apply`` reads of a fast-downward operator: its id and number of effect atoms."""
+
+    __slots__ = ("id", "nb_effect_atoms")
+
+    def __init__(self, op_id: int, nb_effect_atoms: int) -> None:
+        self.id = op_id
+        self.nb_effect_atoms = nb_effect_atoms
 
 
 class StateEntry:
@@ -288,6 +298,7 @@ def _cached_class() -> type:
             self._ops: list[tuple[int, int]] = []  # operators of the current episode
             self._names = {k: info.name for k, info in self._entity_infos.items()}
             self._commands: dict[tuple, tuple[str, str]] = {}
+            self._action_pool: dict[tuple, Any] = {}
             self._free_template: dict[str, bool] = {}
             self._dynamic = dynamic_predicates(st.sas) if self._use_cache else frozenset()
             self._entry = None
@@ -329,8 +340,11 @@ def _cached_class() -> type:
             if entry is None:
                 self._sync()
                 self._fresh_infos()
-                entry = StateEntry(st["_valid_actions"], self._pddl_state._operators, st["_valid_commands"],
-                                   st["admissible_commands"], st["won"])
+                ops = self._pddl_state._operators
+                # id and effect count only: fast-downward's Operator structs (1 kB each) keep their array alive
+                light = {a.id: OperatorRef(a.id, ops[a.id].nb_effect_atoms) for a in st["_valid_actions"]}
+                entry = StateEntry(st["_valid_actions"], light, st["_valid_commands"], st["admissible_commands"],
+                                   st["won"])
                 cache.put(key, entry)
             else:
                 self._pddl_state._operators = entry.operators
@@ -380,6 +394,10 @@ def _cached_class() -> type:
                 else:
                     action.command_template, command = hit
                 commands.append(command)
+            # one Action object per (operator, command) for the game: states share them instead of holding
+            # ~2 kB of fresh objects per valid action (equal id, name, mapping, template and feedback rule)
+            pool = self._action_pool
+            st["_valid_actions"] = [pool.setdefault((a.id, a.command_template), a) for a in actions]
             st["_valid_commands"] = commands
             st["admissible_commands"] = sorted(set(commands))
             if self.request_infos.moves:
