@@ -130,23 +130,23 @@ def group_rollouts(games_n: int, group: int, p_random: float, max_steps: int) ->
     }
 
 
-def _train_arm(speed: bool, out: Path, cache_dir: Path, tasks: int, group: int, max_steps: int) -> dict:
+def _train_cmd(speed: bool, out: Path, tasks: int, group: int, max_steps: int) -> list[str]:
     code = ("import resource, sys\n"
             "from proxmo_analysis.cli import main\n"
             "rc = main(sys.argv[1:])\n"
             "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
             "sys.exit(rc)\n")
-    cmd = [sys.executable, "-c", code, "train", "--env", "proxmo/ALFWorld-v0", "--iterations", "1",
-           "--tasks", str(tasks), "--group-size", str(group), "--max-steps", str(max_steps),
-           "--eval-tasks", "1", "--eval-every", "1000", "--seed", "0", "--no-progress", "--out", str(out),
-           "--env-kwargs", f"speedups={'true' if speed else 'false'}"]
-    env = dict(os.environ, PYTHONPATH=str(ROOT), **{diskcache.ENV_DIR: str(cache_dir)})
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
+    return [sys.executable, "-c", code, "train", "--env", "proxmo/ALFWorld-v0", "--iterations", "1",
+            "--tasks", str(tasks), "--group-size", str(group), "--max-steps", str(max_steps),
+            "--eval-tasks", "1", "--eval-every", "1000", "--seed", "0", "--no-progress", "--out", str(out),
+            "--env-kwargs", f"speedups={'true' if speed else 'false'}"]
+
+
+def _train_result(proc: subprocess.Popen, out: Path, wall: float, speed: bool) -> dict:
+    stdout, stderr = proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"proxmo train (speedups={speed}) failed:\n{proc.stderr[-2000:]}")
-    rss = [int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("MAXRSS_KB")]
+        raise RuntimeError(f"proxmo train (speedups={speed}) failed:\n{stderr[-2000:]}")
+    rss = [int(line.split()[1]) for line in stdout.splitlines() if line.startswith("MAXRSS_KB")]
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     it = next(r for r in rows if r["iteration"] == "1")
     return {"iteration_s": float(it["iteration_s"]), "rollout_s": float(it["rollout_s"]),
@@ -156,11 +156,23 @@ def _train_arm(speed: bool, out: Path, cache_dir: Path, tasks: int, group: int, 
 
 
 def train_iteration(tasks: int, group: int, max_steps: int) -> dict:
+    """Both arms at once (same machine load), each a ``proxmo train`` process with its own fresh disk cache."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        plain = _train_arm(False, tmp / "plain", tmp / "cache-plain", tasks, group, max_steps)
-        fast = _train_arm(True, tmp / "fast", tmp / "cache-fast", tasks, group, max_steps)
-    return {"tasks": tasks, "group_size": group, "max_steps": max_steps, "untouched": plain, "fast": fast,
+        procs = {}
+        for speed in (False, True):
+            name = "fast" if speed else "plain"
+            env = dict(os.environ, PYTHONPATH=str(ROOT), **{diskcache.ENV_DIR: str(tmp / f"cache-{name}")})
+            procs[speed] = (subprocess.Popen(_train_cmd(speed, tmp / name, tasks, group, max_steps), env=env,
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+                            tmp / name, time.perf_counter())
+        res = {}
+        for speed, (proc, out, t0) in procs.items():
+            proc.wait()
+            res[speed] = _train_result(proc, out, time.perf_counter() - t0, speed)
+    plain, fast = res[False], res[True]
+    return {"tasks": tasks, "group_size": group, "max_steps": max_steps, "arms_concurrent": True,
+            "untouched": plain, "fast": fast,
             "iteration_ratio": plain["iteration_s"] / fast["iteration_s"],
             "rollout_ratio": plain["rollout_s"] / fast["rollout_s"]}
 
@@ -238,8 +250,13 @@ def summary(result: dict) -> list[str]:
             f"{t['iteration_ratio']:>7.1f}x",
             f"{'  of which rollout [s]':34}{t['untouched']['rollout_s']:>11.1f}{t['fast']['rollout_s']:>10.1f}"
             f"{t['rollout_ratio']:>7.1f}x",
-            f"{'  peak RSS [MB]':34}{t['untouched']['peak_rss_mb']:>11.0f}{t['fast']['peak_rss_mb']:>10.0f}",
+            f"{'  peak RSS [MB]':34}{t['untouched']['peak_rss_mb'] or float('nan'):>11.0f}"
+            f"{t['fast']['peak_rss_mb'] or float('nan'):>10.0f}",
         ]
+    if "train_conditions_start" in result:
+        a, b = result["train_conditions_start"], result["train_conditions_end"]
+        out.append(f"train arms ran concurrently; load average at start {a['loadavg_1_5_15']}, "
+                   f"at end {b['loadavg_1_5_15']}")
     if "memory" in result:
         m = result["memory"]
         out.append(f"memory: {m['iterations']} iterations x {m['tasks']} train games x {m['group_size']}: RSS "
@@ -258,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-steps", type=int, default=30)
     p.add_argument("--quick", action="store_true", help="3 games, groups of 4, no train iteration")
     p.add_argument("--skip-train", action="store_true", help="no proxmo train iteration")
+    p.add_argument("--train-only", action="store_true",
+                   help="only the train iteration, added to the result JSON already in --out")
     p.add_argument("--memory-iterations", type=int, default=0,
                    help="also run this many training-like iterations (8 train games x 8, 50 steps) for memory")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="result JSON (default: %(default)s)")
@@ -266,6 +285,15 @@ def main(argv: list[str] | None = None) -> int:
         args.games, args.group_size, args.skip_train = 3, 4, True
     import textworld
 
+    if args.train_only:
+        start = _load_conditions()
+        print("proxmo train, one iteration per arm, arms concurrent ...", flush=True)
+        train = train_iteration(8, 8, 50)
+        result = json.loads(args.out.read_text()) if args.out.is_file() else {}  # read now: merge, not race
+        result.update(train_iteration=train, train_conditions_start=start, train_conditions_end=_load_conditions())
+        _write(args.out, result)
+        print(json.dumps(train, indent=2))
+        return 0
     result: dict = {"textworld": textworld.__version__, "conditions_start": _load_conditions()}
     with tempfile.TemporaryDirectory() as tmp:
         os.environ[diskcache.ENV_DIR] = tmp  # cold disk cache for the fast arm
@@ -274,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     result["rollout_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     _write(args.out, result)  # partial results survive a failure in a later part
     if not args.skip_train:
-        print("proxmo train, one iteration per arm ...", flush=True)
+        print("proxmo train, one iteration per arm, arms concurrent ...", flush=True)
         result["train_iteration"] = train_iteration(8, 8, 50)
     if args.memory_iterations:
         print("memory run ...", flush=True)

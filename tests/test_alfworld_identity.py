@@ -4,8 +4,8 @@ Every record (observation, reward, terminated, truncated and every info field) o
 compared at every step:
 
 * on every shipped ``eval_seen`` / ``eval_unseen`` game, against the untouched engine's digests stored in
-  ``tests/data/alfworld_untouched_digests.json.gz`` (written by ``benchmarks/alfworld_golden.py``), two of
-  which are re-played untouched here to check that the file is current;
+  ``tests/data/alfworld_untouched_<split>.json.gz`` (written by ``benchmarks/alfworld_golden.py``), one
+  game of each re-played untouched here to check that the files are current;
 * on the 12 real games of ``../shared/alfworld_real``, against the untouched engine played in this session.
 """
 
@@ -26,22 +26,22 @@ from proxmo_envs.alfworld.transcripts import (
     record_digest,
 )
 
-GOLDEN = Path(__file__).parent / "data" / "alfworld_untouched_digests.json.gz"
+DATA = Path(__file__).parent / "data"
 KW = {k: GOLDEN_PROTOCOL[k] for k in ("p_random", "max_steps", "seed")}
 
 
-@pytest.fixture(scope="module")
-def golden() -> dict:
-    with gzip.open(GOLDEN, "rt", encoding="ascii") as fh:
+def _golden(split: str) -> dict:
+    path = DATA / f"alfworld_untouched_{split}.json.gz"
+    with gzip.open(path, "rt", encoding="ascii") as fh:
         doc = json.load(fh)
     import textworld
 
     assert doc["textworld"] == textworld.__version__, (
-        f"{GOLDEN} was written with textworld {doc['textworld']}, installed {textworld.__version__}: "
+        f"{path} was written with textworld {doc['textworld']}, installed {textworld.__version__}: "
         "re-run benchmarks/alfworld_golden.py"
     )
-    assert doc["protocol"] == GOLDEN_PROTOCOL
-    return doc
+    assert doc["protocol"] == GOLDEN_PROTOCOL and doc["split"] == split
+    return doc["games"]
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,8 @@ def _compare_to_golden(env, golden_split: dict) -> int:
     assert sorted(golden_split) == sorted(ids), "the shipped games changed: re-run benchmarks/alfworld_golden.py"
     steps = 0
     for g, gid in enumerate(ids):
-        for e, want in enumerate(golden_split[gid]):
+        # the group, then its first episode again (replayed from the state cache)
+        for e, want in [*enumerate(golden_split[gid]), (0, golden_split[gid][0])]:
             tr = play_episode(env, g, e, **KW)
             got = tr.digests()
             for i, (a, b) in enumerate(zip(got, want)):
@@ -85,23 +86,23 @@ def _compare_to_golden(env, golden_split: dict) -> int:
 
 
 @pytest.mark.parametrize("split", ["eval_seen", "eval_unseen"])
-def test_every_shipped_eval_game_matches_the_untouched_engine(split, golden, fresh_caches):
+def test_every_shipped_eval_game_matches_the_untouched_engine(split, fresh_caches):
     env = ALFWorldEnv(split=split, speedups=True, max_steps=50)
     before = transitions.shared_cache().hits
-    steps = _compare_to_golden(env, golden["splits"][split])
+    steps = _compare_to_golden(env, _golden(split))
     assert steps > 66 * GOLDEN_PROTOCOL["group_size"] * 3
     # the episodes of a group did replay cached states (the comparison covered the cache, not just misses)
     assert transitions.shared_cache().hits > before
 
 
 @pytest.mark.parametrize("split", ["eval_seen", "eval_unseen"])
-def test_golden_digests_are_those_of_the_installed_untouched_engine(split, golden):
+def test_golden_digests_are_those_of_the_installed_untouched_engine(split):
     env = _untouched(lambda: ALFWorldEnv(split=split, speedups=False))
     games = [len(env.task_ids) - 1]
     trs = _play_untouched(env, games, GOLDEN_PROTOCOL["group_size"])
     for tr in trs:
         gid = env.task_ids[tr.game_index]
-        assert [record_digest(r) for r in tr.records] == golden["splits"][split][gid][tr.episode]
+        assert [record_digest(r) for r in tr.records] == _golden(split)[gid][tr.episode]
 
 
 @pytest.fixture(scope="module")

@@ -102,7 +102,7 @@ def one_game_per_type(task_types: list[str]) -> list[int]:
 
 
 # The protocol of the golden digests the identity tests compare against (one group per game).
-GOLDEN_PROTOCOL = {"group_size": 3, "p_random": 0.3, "max_steps": 15, "seed": 0}
+GOLDEN_PROTOCOL = {"group_size": 2, "p_random": 0.3, "max_steps": 10, "seed": 0}
 
 
 def golden_digests(env: Any, protocol: dict[str, Any] = GOLDEN_PROTOCOL) -> dict[str, list[list[str]]]:
