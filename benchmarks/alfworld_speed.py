@@ -246,6 +246,7 @@ def summary(result: dict) -> list[str]:
     if "train_iteration" in result:
         t = result["train_iteration"]
         out += [
+            f"train iteration: {t['tasks']} train games x {t['group_size']} episodes, {t['max_steps']}-step cap",
             f"{'train iteration [s]':34}{t['untouched']['iteration_s']:>11.1f}{t['fast']['iteration_s']:>10.1f}"
             f"{t['iteration_ratio']:>7.1f}x",
             f"{'  of which rollout [s]':34}{t['untouched']['rollout_s']:>11.1f}{t['fast']['rollout_s']:>10.1f}"
@@ -275,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-steps", type=int, default=30)
     p.add_argument("--quick", action="store_true", help="3 games, groups of 4, no train iteration")
     p.add_argument("--skip-train", action="store_true", help="no proxmo train iteration")
+    p.add_argument("--train-size", type=int, nargs=3, default=[8, 8, 50], metavar=("TASKS", "GROUP", "STEPS"),
+                   help="the train iteration: tasks, group size, step cap (default: 8 8 50)")
     p.add_argument("--train-only", action="store_true",
                    help="only the train iteration, added to the result JSON already in --out")
     p.add_argument("--memory-iterations", type=int, default=0,
@@ -288,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.train_only:
         start = _load_conditions()
         print("proxmo train, one iteration per arm, arms concurrent ...", flush=True)
-        train = train_iteration(8, 8, 50)
+        train = train_iteration(*args.train_size)
         result = json.loads(args.out.read_text()) if args.out.is_file() else {}  # read now: merge, not race
         result.update(train_iteration=train, train_conditions_start=start, train_conditions_end=_load_conditions())
         _write(args.out, result)
@@ -303,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     _write(args.out, result)  # partial results survive a failure in a later part
     if not args.skip_train:
         print("proxmo train, one iteration per arm, arms concurrent ...", flush=True)
-        result["train_iteration"] = train_iteration(8, 8, 50)
+        result["train_iteration"] = train_iteration(*args.train_size)
     if args.memory_iterations:
         print("memory run ...", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
