@@ -73,7 +73,7 @@ QUICK = {
 
 def config_of(budget: Budget, method: str, seed: int, out: Path, **extra):
     from proxmo_analysis.policy.config import PPOConfig
-    from proxmo_analysis.train import TrainConfig
+    from proxmo_analysis.training import TrainConfig
 
     ppo = PPOConfig() if budget.lr is None else PPOConfig(lr=budget.lr)
     return TrainConfig(
@@ -91,7 +91,7 @@ def shared_start(budget: Budget, seed: int, out: Path) -> Path:
     """The seed's iteration-0 run (warm start + evaluation 0), computed once and branched by every method."""
     import dataclasses
 
-    from proxmo_analysis.train import train
+    from proxmo_analysis.training import train
 
     config = config_of(dataclasses.replace(budget, iterations=0), "grpo", seed, out)
     train(config, resume=(out / "checkpoints" / "last.pt").is_file())
@@ -101,7 +101,7 @@ def shared_start(budget: Budget, seed: int, out: Path) -> Path:
 def run_one(budget: Budget, method: str, seed: int, out: Path, start: Path | None = None) -> dict:
     """Train (or resume) one run, branched from ``start`` when given, and return its result row."""
     from proxmo_analysis.logs import read_log
-    from proxmo_analysis.train import train
+    from proxmo_analysis.training import train
 
     config = config_of(budget, method, seed, out, init_from=None if start is None else str(start))
     rows = train(config, resume=(out / "checkpoints" / "last.pt").is_file())

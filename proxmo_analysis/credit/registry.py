@@ -22,6 +22,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Union
 
+from proxmo_analysis.errors import InputError
+
 from .config import GiGPOConfig, GRPOConfig, ProxMOConfig, ReturnConfig
 from .gigpo import gigpo
 from .grpo import grpo, grpo_mean
@@ -117,9 +119,9 @@ def method_names() -> list[str]:
 
 
 def get_method(name: str) -> Method:
-    """The registered method ``name``; ValueError listing the known names otherwise."""
+    """The registered method ``name``; InputError (a ValueError) listing the known names otherwise."""
     if not isinstance(name, str) or name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(METHODS)}")
+        raise InputError(f"unknown method {name!r}; known methods: {', '.join(METHODS)}")
     return METHODS[name]
 
 
@@ -134,7 +136,7 @@ def settings_per_method(methods: list[str], config: Mapping[str, Any]) -> dict[s
     fields = {name: set(config_fields(name)) for name in methods}
     unknown = [k for k in config if not any(k in fields[m] for m in methods)]
     if unknown:
-        raise ValueError(f"parameter(s) {', '.join(unknown)} belong to none of the methods {', '.join(methods)}")
+        raise InputError(f"parameter(s) {', '.join(unknown)} belong to none of the methods {', '.join(methods)}")
     return {name: {k: v for k, v in config.items() if k in fields[name]} for name in methods}
 
 
@@ -145,7 +147,7 @@ def make_config(method: str, config: Mapping[str, Any]) -> tuple[Method, Any]:
     known = config_fields(method)
     unknown = [k for k in config if k not in known]
     if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(map(repr, unknown))} for method {method!r}; "
+        raise InputError(f"unknown parameter(s) {', '.join(map(repr, unknown))} for method {method!r}; "
                          f"known: {', '.join(known)}")
     return m, m.config(**{**m.defaults, **config})
 
