@@ -160,12 +160,12 @@ print(json.dumps({"adv": adv[:, 0].tolist(), "same": bool(ret is adv)}))
 
 
 @pytest.mark.slow
-def test_register_in_verl_0_9_1():
+def test_register_in_verl_0_9_1(tmp_path):
     # verl pins transformers below the test venv's, so it lives in a cached side venv (tests/overlay_venv.py)
     # kernels: transformers 5.10 (verl's pin) breaks on the test venv's newer kernels package
     python = overlay_venv("verl-0.9.1", VERL_REQUIREMENTS)
     out = subprocess.run([str(python), "-c", VERL_SCRIPT], capture_output=True, text=True, timeout=600,
-                         cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(REPO)})
+                         cwd=tmp_path, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert out.returncode == 0, out.stderr[-3000:]
     first, second = [json.loads(line) for line in out.stdout.strip().splitlines()[-2:]]
     assert first["verl"] == "0.9.1" and first["registered"] == first["again"] == ["proxmo_psc"]
