@@ -107,6 +107,18 @@ def test_observation_field_and_existing_out(tmp_path, capsys):
     assert obs == "<|im_start|>user\nYour task. Observation: You are in the kitchen.<|im_end|>"
     assert main(["import", "verl-agent", str(src), "--out", str(tmp_path / "run")]) == 2
     assert "already exists and is not an empty folder" in capsys.readouterr().err
+    # --force swaps the run folder, but only once the new one is complete: a bad source leaves it as it was
+    bad = generic_steps(tmp_path / "bad.jsonl")
+    _corrupt(bad, 2, lambda o: o.pop("reward"))
+    assert main(["import", "jsonl", str(bad), "--out", str(tmp_path / "run"), "--force"]) == 2
+    assert read_log(tmp_path / "run")["observation"][0].startswith("<|im_start|>")
+    assert main(["import", "verl-agent", str(src), "--out", str(tmp_path / "run"), "--force"]) == 0
+    assert read_log(tmp_path / "run").sort("group_id", "rollout_index", "step")["observation"][0] == "You are in the kitchen."
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    assert main(["import", "verl-agent", str(src), "--out", str(tmp_path / "other"), "--force"]) == 2
+    assert "not a run folder" in capsys.readouterr().err and (tmp_path / "other" / "notes.txt").exists()
+    assert not list(tmp_path.glob(".tmp-*"))
     assert main(["import", "jsonl", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "r2")]) == 2
     assert "no such file" in capsys.readouterr().err
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import add_force
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from proxmo_analysis.io import IMPORTERS
@@ -24,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="source field holding the bare environment observation (format default: "
                              "verifiers content, nemo-gym output/content, verl-agent anchor_obs, jsonl observation)")
     parser.add_argument("--env-id", default=None, help="env_id written to the rows (default: the format name)")
+    # --force of the shared grammar; the old run folder is swapped out only once the new one is complete
+    add_force(parser, "run folder (manifest.json, part-*.parquet)")
     parser.set_defaults(func=run)
 
 
@@ -31,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from proxmo_analysis.io import import_rollouts
 
     summary = import_rollouts(args.format, args.src, args.out, observation_field=args.observation_field,
-                              env_id=args.env_id)
+                              env_id=args.env_id, replace=args.force)
     print(f"imported {summary['episodes']} episodes ({summary['rows']} steps, {summary['groups']} task groups) "
           f"from {args.src} -> {summary['out']}")
     return 0

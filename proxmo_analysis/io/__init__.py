@@ -79,11 +79,12 @@ def get_importer(name: str) -> Importer:
 
 def import_rollouts(fmt: str, src: str | os.PathLike[str], out: str | os.PathLike[str], *,
                     observation_field: str | None = None, env_id: str | None = None,
-                    rows_per_part: int = 4096) -> dict[str, Any]:
+                    rows_per_part: int = 4096, replace: bool = False) -> dict[str, Any]:
     """Read ``src`` in format ``fmt`` and write the run folder ``out`` (see ``records.write_run``).
 
     observation_field: the source field holding the bare environment observation (the format's default
-    when None). env_id: the run's env, written to rows that do not carry their own (default: the first
+    when None). replace: ``out`` may be an existing run folder, swapped out once the new one is complete
+    (``--force``). env_id: the run's env, written to rows that do not carry their own (default: the first
     episode's own env_id, else the format name).
     Returns ``{"out", "episodes", "rows", "groups"}``; raises ``InputError`` naming file, line and field.
     """
@@ -98,7 +99,7 @@ def import_rollouts(fmt: str, src: str | os.PathLike[str], out: str | os.PathLik
         env_id = (first.env_id if first is not None else None) or importer.env_id
         episodes = itertools.chain([first] if first is not None else [], episodes)
     return write_run(episodes, out, env_id=env_id, source=str(src), fmt=fmt,
-                     rows_per_part=rows_per_part,
+                     rows_per_part=rows_per_part, replace=replace,
                      extra_manifest={"observation_field": field})
 
 

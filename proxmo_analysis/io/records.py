@@ -252,21 +252,32 @@ def strip_rendered(episodes: Iterable[Episode], source: str) -> Iterator[Episode
         yield ep
 
 
+def _is_run_folder(path: Path) -> bool:
+    return (path / MANIFEST_NAME).exists() or next(path.glob("part-*.parquet"), None) is not None
+
+
 def write_run(episodes: Iterable[Episode], out: str | os.PathLike[str], *, env_id: str, source: str,
               fmt: str, run_id: str | None = None, extra_manifest: Mapping[str, Any] | None = None,
-              rows_per_part: int = 4096) -> dict[str, Any]:
+              rows_per_part: int = 4096, replace: bool = False) -> dict[str, Any]:
     """Write ``episodes`` as the run folder ``out`` (local path), all or nothing.
 
-    ``out`` must not exist yet (or be an empty folder). Episodes are written by ``PartWriter`` into a hidden
-    sibling folder, which gets a ``manifest.json``, is validated with ``validate_log`` and only then renamed
-    to ``out``; any error (an ``InputError`` from the reader included) removes it. Returns a summary dict
-    (``out``, ``episodes``, ``rows``, ``groups``).
+    ``out`` must not exist yet (or be an empty folder); with ``replace`` it may be a run folder
+    (``manifest.json`` or ``part-*.parquet``), which is swapped out only once the new one is complete.
+    Episodes are written by ``PartWriter`` into a hidden sibling folder, which gets a ``manifest.json``, is
+    validated with ``validate_log`` and only then renamed to ``out``; any error (an ``InputError`` from the
+    reader included) removes it and leaves ``out`` as it was. Returns a summary dict (``out``,
+    ``episodes``, ``rows``, ``groups``).
     """
     from proxmo_analysis.logs import validate_log
 
     target = Path(out)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise ValueError(f"{target}: already exists and is not an empty folder; choose another --out")
+    occupied = target.exists() and (not target.is_dir() or any(target.iterdir()))
+    if occupied and not (replace and target.is_dir() and _is_run_folder(target)):
+        if replace:
+            raise errors.InputError(f"{target}: holds files but is not a run folder (no manifest.json or "
+                                    "part-*.parquet); --force replaces only a run folder")
+        raise errors.InputError(f"{target}: already exists and is not an empty folder; choose another --out "
+                                "or pass --force to replace a run folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".tmp-import-{target.name}-{secrets.token_hex(4)}"
     run_id = run_id or target.name
@@ -285,9 +296,15 @@ def write_run(episodes: Iterable[Episode], out: str | os.PathLike[str], *, env_i
                     "rows": writer.rows_written, "groups": len(groups), **(extra_manifest or {})}
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         validate_log(staging)
-        if target.exists():
+        old = None
+        if occupied:  # a run folder being replaced: set it aside, move the new one in, then delete it
+            old = target.parent / f".tmp-replaced-{target.name}-{secrets.token_hex(4)}"
+            os.replace(target, old)
+        elif target.exists():
             target.rmdir()  # empty (checked above)
         os.replace(staging, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
