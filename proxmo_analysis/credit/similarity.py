@@ -37,7 +37,7 @@ TOKEN_PATTERN = r"\b\w\w+\b"
 
 
 def _ascii_tokens(texts: Sequence[str]) -> pl.DataFrame | None:
-    r"""(doc, token, count) rows from polars' regex engine, or None when a text is not pure ASCII.
+    r"""(doc, token) rows, one per token occurrence (polars regex engine), or None when a text is not ASCII.
 
     On ASCII text, Rust's Unicode ``\w``/``\b`` and lower-casing agree exactly with Python's, so the
     tokens equal scikit-learn's; other text goes through scikit-learn itself."""
@@ -46,14 +46,15 @@ def _ascii_tokens(texts: Sequence[str]) -> pl.DataFrame | None:
         return None
     frame = pl.DataFrame({"doc": np.arange(len(series)), "token": series.str.to_lowercase()
                           .str.extract_all(TOKEN_PATTERN)})
-    return frame.explode("token").drop_nulls("token").group_by("doc", "token").len()
+    # one row per token occurrence: the count matrix sums them (no string group-by, the slow part)
+    return frame.explode("token").drop_nulls("token")
 
 
 def _count_matrix(tokens: pl.DataFrame, vocabulary: pl.DataFrame, n_docs: int) -> sp.csr_matrix:
-    """CSR counts (n_docs, len(vocabulary)) from (doc, token, len) rows; vocabulary: (token, col)."""
+    """CSR counts (n_docs, len(vocabulary)) from (doc, token) occurrence rows; vocabulary: (token, col)."""
     hits = tokens.join(vocabulary, on="token", how="inner")
-    x = sp.csr_matrix((hits["len"].to_numpy().astype(np.float64),
-                       (hits["doc"].to_numpy(), hits["col"].to_numpy())), shape=(n_docs, vocabulary.height))
+    x = sp.csr_matrix((np.ones(hits.height), (hits["doc"].to_numpy(), hits["col"].to_numpy())),
+                      shape=(n_docs, vocabulary.height))
     x.sum_duplicates()
     return x
 
