@@ -3,6 +3,7 @@
     python benchmarks/credit_speed.py                 # 1e4 and 1e5 rows
     python benchmarks/credit_speed.py --sizes 1e6     # the big one (about 2-3 minutes on 2 cores)
     python benchmarks/credit_speed.py --quick         # 1e4 only
+    python benchmarks/credit_speed.py --stream        # proxmo score on 10^6..10^7-row run folders (stream_scale.py)
 
 Logs: groups of 8 trajectories of 2..50 steps (synthetic ALFWorld-like text, one iteration, i.e. the
 whole log is one batch for TF-IDF). Each measurement runs in a fresh process: the time is one ``score``
@@ -145,6 +146,12 @@ def run_case(case: str, data: Path) -> dict:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--stream" in argv:  # proxmo score at scale against the I/O floor: benchmarks/stream_scale.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import stream_scale
+
+        return stream_scale.main([a for a in argv if a != "--stream"])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1e4,1e5", help="comma-separated row counts (default 1e4,1e5)")
     parser.add_argument("--size", dest="sizes", help="alias of --sizes")

@@ -158,3 +158,27 @@ def test_streaming_refuses_read_log_errors_naming_file_and_row(tmp_path, capsys)
         score_run(run2, tmp_path / "out2", "grpo")
     assert not (tmp_path / "out2").exists()
 
+
+
+def test_streamed_compare_equals_the_in_memory_comparison(run_dir):
+    from proxmo_analysis.cli.compare import compare_methods, singleton_shares
+    from proxmo_analysis.credit.compare_stream import compare_run
+
+    methods = ["grpo", "gigpo", "proxmo"]
+    full = read_log(run_dir)
+    expected = compare_methods(full, methods, {"gamma": 0.9})
+    got = compare_run(run_dir, methods, {"gamma": 0.9}, rows_per_batch=700)  # 9 segments, merged moments
+    assert got["rows"] == full.height and got["groups"] == full["group_id"].n_unique()
+    assert got["episodes"] == full["episode_id"].n_unique()
+    assert got["shares"] == pytest.approx(singleton_shares(full), abs=0)
+    for m in methods:
+        a, r = expected["advantage"][m], expected["scored"][m]
+        s = got["stats"][m]
+        assert (s["min"], s["max"]) == (a.min(), a.max())
+        assert s["nonzero"] == (np.abs(a) > 0).mean()
+        np.testing.assert_allclose([s["mean"], s["std"]], [a.mean(), a.std()], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose([s["episode_std"], s["step_std"]],
+                                   [r["adv_episode"].cast(pl.Float64).std(), r["adv_step"].cast(pl.Float64).std()],
+                                   rtol=1e-12)
+        for b in methods:
+            np.testing.assert_allclose(got["correlation"][(m, b)], expected["correlation"][(m, b)], rtol=1e-12)

@@ -20,7 +20,8 @@ def default_methods() -> list[str]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare", help="compare credit-assignment methods on one run",
-        description="Score a run with several methods (in memory) and print, per method, advantage "
+        description="Score a run with several methods (streamed: memory flat in the run's size) and print, "
+                    "per method, advantage "
                     "statistics; the share of singleton step groups under exact anchor matching; and the "
                     "correlation between the methods' advantages. Method flags apply where the method "
                     "has that parameter.")
@@ -62,28 +63,27 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from proxmo_analysis.logs import read_log
+    from proxmo_analysis.credit.compare_stream import compare_run
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
         raise ValueError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(method_names())}")
-    df = read_log(args.run)
-    result = compare_methods(df, methods, credit_from(args), args.workers)
+    # streamed segment by segment (credit.compare_stream): memory stays flat in the size of the run
+    result = compare_run(args.run, methods, credit_from(args), workers=args.workers)
     console = Console()
-    shares = singleton_shares(df)
-    console.print(f"{df.height} step rows, {df['group_id'].n_unique()} task groups, "
-                  f"{df['episode_id'].n_unique()} trajectories. Singleton step groups under exact matching: "
+    shares = result["shares"]
+    console.print(f"{result['rows']} step rows, {result['groups']} task groups, "
+                  f"{result['episodes']} trajectories. Singleton step groups under exact matching: "
                   f"{shares['all_steps']:.1%} (any step), {shares['same_step']:.1%} (same step).", soft_wrap=True)
     stats = Table(title="advantage per method")
     stats.add_column("method", no_wrap=True)
     for col in ("mean", "std", "min", "max", "|A|>0", "episode std", "step std"):
         stats.add_column(col, justify="right")
     for m in methods:
-        a, r = result["advantage"][m], result["scored"][m]
-        stats.add_row(m, f"{a.mean():.4f}", f"{a.std():.4f}", f"{a.min():.4f}", f"{a.max():.4f}",
-                      f"{(np.abs(a) > 0).mean():.1%}", f"{r['adv_episode'].std():.4f}",
-                      f"{r['adv_step'].std():.4f}")
+        s = result["stats"][m]
+        stats.add_row(m, f"{s['mean']:.4f}", f"{s['std']:.4f}", f"{s['min']:.4f}", f"{s['max']:.4f}",
+                      f"{s['nonzero']:.1%}", f"{s['episode_std']:.4f}", f"{s['step_std']:.4f}")
     console.print(stats)
     corr = Table(title="Pearson correlation of advantages")
     corr.add_column("", no_wrap=True)

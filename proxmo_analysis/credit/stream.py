@@ -34,7 +34,7 @@ import os
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import polars as pl
@@ -170,10 +170,11 @@ def plan_segments(groups: pl.DataFrame, rows_per_batch: int) -> Plan:
                 rows=int(per_group["n"].sum()), groups=per_group.height)
 
 
-def index_run(location: RunLocation, files: list[str], shown: list[str], need_text: bool, max_features: int,
+def index_run(location: RunLocation, files: list[str], shown: list[str], need_text: bool,
               executor: Executor | None, rows_per_unit: int = DEFAULT_ROWS_PER_BATCH
-              ) -> tuple[pl.DataFrame, dict[int, TfidfStats] | None]:
-    """Pass 1 over all files: the (group_id, n, file) index rows and the TF-IDF statistics per iteration."""
+              ) -> tuple[pl.DataFrame, dict[int, TermCounts] | None]:
+    """Pass 1 over all files: the (group_id, n, file) index rows and, when ``need_text``, the TF-IDF term
+    counts per iteration (``fit_stats`` turns them into statistics for a ``max_features``)."""
     units = _units(location, files, shown, rows_per_unit)
     args = [(u, need_text, location) for u in units]
     results = executor.map(index_unit, *zip(*args)) if executor and args else (index_unit(*a) for a in args)
@@ -187,8 +188,12 @@ def index_run(location: RunLocation, files: list[str], shown: list[str], need_te
             pairs = [pl.concat(pairs).unique()]
     check_same_run(location, files, shown)
     _check_one_group_per_episode(pl.concat(pairs).unique(), location, files, shown)
-    stats = {it: TfidfStats.from_counts(c, max_features) for it, c in merged.items()} if need_text else None
-    return pl.concat(groups), stats
+    return pl.concat(groups), (merged if need_text else None)
+
+
+def fit_stats(counts: Mapping[int, TermCounts] | None, max_features: int) -> dict[int, TfidfStats] | None:
+    """TF-IDF statistics per iteration from the term counts of ``index_run`` (None stays None)."""
+    return None if counts is None else {it: TfidfStats.from_counts(c, max_features) for it, c in counts.items()}
 
 
 # ---- pass 2: scoring segments --------------------------------------------------------------------------
@@ -209,18 +214,19 @@ class Job:
     where: str
 
 
-def _read_file(job: Job, k: int) -> pa.Table:
-    return job.location.parquet_file(job.files[k]).read(use_threads=False)
-
-
-def score_segment(job: Job, segment: list[str], files: list[int], name: str, cache: dict[int, pa.Table]) -> int:
-    """Read the rows of ``segment``'s groups from ``files`` (``cache``: tables already read, updated),
-    score them and write part ``name`` of the output atomically; returns its row count."""
+def read_segment(location: RunLocation, files: list[str], shown: list[str], segment: list[str],
+                 file_indices: list[int], cache: dict[int, pa.Table], columns: list[str] | None = None
+                 ) -> tuple[pa.Table, Callable[[int], str]]:
+    """The rows of ``segment``'s groups (in file and row order) from the files ``file_indices`` (only
+    ``columns`` when given), and a function naming a row of the result by file and row. ``cache``: tables
+    already read (updated)."""
     wanted = pl.Series("g", segment, dtype=pl.String).implode()
     pieces, origin = [], []
-    for k in files:
+    for k in file_indices:
         if k not in cache:
-            cache[k] = _read_file(job, k)
+            pf = location.parquet_file(files[k])
+            names = [c for c in columns if c in pf.schema_arrow.names] if columns is not None else None
+            cache[k] = pf.read(columns=names, use_threads=False)
         table = cache[k]
         mask = pl.from_arrow(table.column("group_id")).is_in(wanted)
         rows = np.flatnonzero(mask.to_numpy())
@@ -234,10 +240,21 @@ def score_segment(job: Job, segment: list[str], files: list[int], name: str, cac
     def locate(i: int) -> str:
         p = int(np.searchsorted(starts, i, side="right")) - 1
         k, rows = origin[p]
-        return f"row {int(rows[i - starts[p]])} of {job.shown[k]}"
+        return f"row {int(rows[i - starts[p]])} of {shown[k]}"
 
-    frame = pl.from_arrow(table.select([c for c in SCORING_COLUMNS if c in table.column_names]))
-    credit = credit_columns(frame, job.method, job.cfg, job.stats, where=job.where, locate=locate)
+    return table, locate
+
+
+def scoring_frame(table: pa.Table) -> pl.DataFrame:
+    """The columns the credit methods read, as polars (the other columns are never converted)."""
+    return pl.from_arrow(table.select([c for c in SCORING_COLUMNS if c in table.column_names]))
+
+
+def score_segment(job: Job, segment: list[str], files: list[int], name: str, cache: dict[int, pa.Table]) -> int:
+    """Read the rows of ``segment``'s groups from ``files`` (``cache``: tables already read, updated),
+    score them and write part ``name`` of the output atomically; returns its row count."""
+    table, locate = read_segment(job.location, job.files, job.shown, segment, files, cache)
+    credit = credit_columns(scoring_frame(table), job.method, job.cfg, job.stats, where=job.where, locate=locate)
     for c in ADDED_COLUMNS:
         if c in table.column_names:
             table = table.drop_columns([c])
@@ -247,15 +264,19 @@ def score_segment(job: Job, segment: list[str], files: list[int], name: str, cac
     return table.num_rows
 
 
+def release_cache(cache: dict[int, pa.Table], keep: list[int]) -> None:
+    """Drop the cached tables the next segment does not read."""
+    for k in [k for k in cache if k not in set(keep)]:
+        del cache[k]
+
+
 def score_segments(job: Job, tasks: list[tuple[list[str], list[int], str]]) -> list[int]:
     """Pass-2 worker: consecutive segments in order, keeping only the files the next segment still needs."""
     cache: dict[int, pa.Table] = {}
     rows = []
     for i, (segment, files, name) in enumerate(tasks):
         rows.append(score_segment(job, segment, files, name, cache))
-        keep = set(tasks[i + 1][1]) if i + 1 < len(tasks) else set()
-        for k in [k for k in cache if k not in keep]:
-            del cache[k]
+        release_cache(cache, tasks[i + 1][1] if i + 1 < len(tasks) else [])
     return rows
 
 
@@ -345,8 +366,8 @@ def score_run(run: RunLike, out: RunLike, method: str = "proxmo", *,
     executor = pool(workers) if workers > 1 and runs_in_workers(m) else None
     created, folder, committed, opened = False, None, False, False
     try:
-        index, stats = index_run(run_loc, files, shown, m.uses_tfidf_batch(cfg), getattr(cfg, "max_features", 0),
-                                  executor)
+        index, counts = index_run(run_loc, files, shown, m.uses_tfidf_batch(cfg), executor)
+        stats = fit_stats(counts, getattr(cfg, "max_features", 0))
         plan = plan_segments(index, rows_per_batch)
         info = {"input": str(run_loc), "method": method, "params": cfg.to_dict(), "rows_per_batch": rows_per_batch,
                 "plan": plan.fingerprint(), "parts": len(plan.segments), "rows": plan.rows, "groups": plan.groups}
@@ -382,4 +403,4 @@ def score_run(run: RunLike, out: RunLike, method: str = "proxmo", *,
             "parts": len(plan.segments), "out": str(out)}
 
 
-__all__ = ["DEFAULT_ROWS_PER_BATCH", "Plan", "index_run", "plan_segments", "score_run", "score_segment"]
+__all__ = ["DEFAULT_ROWS_PER_BATCH", "Plan", "fit_stats", "index_run", "plan_segments", "score_run", "score_segment"]

@@ -1,0 +1,183 @@
+"""`proxmo score` at scale: wall time, CPU time and peak memory against the I/O floor, per log size.
+
+    python benchmarks/credit_speed.py --stream                  # 10^6, 2*10^6 and 10^7 rows
+    python benchmarks/credit_speed.py --stream --huge           # ... and 10^8 rows (about 0.4 GB of data)
+    python benchmarks/credit_speed.py --stream --sizes 1e6 --workers 1
+
+For each size a synthetic ALFWorld-like run folder is built (``credit.synthetic.write_synthetic_run``: 100k
+rows per part, groups of 8 trajectories of 2..50 steps, one iteration) under ``--data-dir``, then, in one
+run and each in a fresh child process:
+
+- ``read scoring columns``: pyarrow reading the columns the scorer needs, part by part (the I/O floor of
+  the computation);
+- ``read all columns``: pyarrow reading every column, part by part (the floor of writing a scored copy,
+  which carries every column);
+- ``score, W worker(s)``: ``proxmo score RUN --method proxmo`` (paper variant) with ``--workers W``.
+
+Wall time includes the interpreter start. Memory: ``peak RSS`` is the largest single process (``ru_maxrss``
+of the children), ``sum RSS`` the largest sum over the process tree, sampled every 20 ms (workers
+included). CPU is user + system time of the process tree. The machine's load (``/proc/loadavg``) is
+recorded before and after each size: on a shared machine wall times are inflated by the load; CPU times
+much less. Results go to ``benchmarks/results/credit_stream.json``; synthetic data is deleted at the end
+unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULT = ROOT / "benchmarks" / "results" / "credit_stream.json"
+SCORING_COLUMNS = ["group_id", "episode_id", "step", "reward", "observation", "won", "invalid_action", "iteration"]
+
+READ = """
+import sys, pyarrow.parquet as pq
+from pathlib import Path
+cols = None if sys.argv[2] == "all" else sys.argv[2].split(",")
+n = 0
+for f in sorted(Path(sys.argv[1]).glob("part-*.parquet")):
+    for b in pq.ParquetFile(f).iter_batches(batch_size=65536, columns=cols, use_threads=False):
+        n += b.num_rows
+print(n)
+"""
+SCORE = "import sys; from proxmo_analysis.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def load() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and its descendants (from /proc)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/statm") as fh:
+                total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            for t in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{t}/children") as fh:
+                    todo += [int(c) for c in fh.read().split()]
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return total
+
+
+def run_child(argv: list[str]) -> dict:
+    """Run ``argv`` (a Python child) under ``/usr/bin/time``: wall seconds, CPU seconds and the peak RSS of
+    the largest process of its tree (what ``time -v`` reports; measured from the small ``time`` process, so
+    this benchmark's own memory is not inherited), and the peak RSS summed over the tree (sampled)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with tempfile.NamedTemporaryFile("r") as report, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(["/usr/bin/time", "-f", "%M %U %S", "-o", report.name, *argv], env=env,
+                                stdout=subprocess.DEVNULL, stderr=err, text=True)
+        peak = [0]
+        done = threading.Event()
+
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], _tree_rss(proc.pid))
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        proc.wait()
+        wall = time.perf_counter() - start
+        done.set()
+        sampler.join()
+        if proc.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(argv[:4])}... failed: {err.read().strip().splitlines()[-1:]}")
+        max_kb, user, system = report.read().split()[-3:]
+    return {"seconds": round(wall, 2), "cpu_seconds": round(float(user) + float(system), 2),
+            "peak_rss_mb": round(int(max_kb) / 1024, 1), "sum_rss_mb": round(peak[0] / 2**20, 1)}
+
+
+def build(n: int, data_dir: Path) -> Path:
+    """The synthetic run folder of ``n`` rows (reused when a complete one is already there)."""
+    from proxmo_analysis.credit.synthetic import write_synthetic_run
+
+    run = data_dir / f"run-{n}"
+    stamp = run / "benchmark.json"
+    if stamp.exists() and json.loads(stamp.read_text()).get("rows") == n:
+        return run
+    shutil.rmtree(run, ignore_errors=True)
+    write_synthetic_run(n, run, rows_per_part=100_000, seed=0)
+    stamp.write_text(json.dumps({"rows": n}))
+    return run
+
+
+def measure_size(n: int, data_dir: Path, workers: list[int]) -> dict:
+    run = build(n, data_dir)
+    row = {"rows": n, "data_mb": round(sum(p.stat().st_size for p in run.glob("part-*")) / 2**20, 1),
+           "load_before": load(), "arms": {}}
+    arms = {"read scoring columns": [sys.executable, "-c", READ, str(run), ",".join(SCORING_COLUMNS)],
+            "read all columns": [sys.executable, "-c", READ, str(run), "all"]}
+    for w in workers:
+        out = data_dir / f"scored-{n}-w{w}"
+        shutil.rmtree(out, ignore_errors=True)
+        arms[f"score, {w} worker{'s' * (w > 1)}"] = [sys.executable, "-c", SCORE, "score", str(run), "--method",
+                                                      "proxmo", "--out", str(out), "--workers", str(w)]
+    for name, argv in arms.items():
+        r = run_child(argv)
+        row["arms"][name] = r
+        print(f"{n:>11,} | {name:<22} | {r['seconds']:>8.2f} | {r['cpu_seconds']:>8.2f} | {r['peak_rss_mb']:>8.0f} "
+              f"| {r['sum_rss_mb']:>8.0f}", flush=True)
+    for w in workers:
+        shutil.rmtree(data_dir / f"scored-{n}-w{w}", ignore_errors=True)
+    row["load_after"] = load()
+    floor = row["arms"]["read all columns"]["seconds"]
+    for name, r in row["arms"].items():
+        r["vs_read_all"] = round(r["seconds"] / floor, 2) if floor else None
+    return row
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1e6,2e6,1e7", help="comma-separated row counts (default 1e6,2e6,1e7)")
+    parser.add_argument("--huge", action="store_true", help="add 10^8 rows (about 0.4 GB of data, long)")
+    parser.add_argument("--workers", default="1,2", help="scoring arms: comma-separated worker counts (1,2)")
+    parser.add_argument("--data-dir", default=str(ROOT / "runs" / "bench-stream"),
+                        help="where the synthetic run folders go (never committed; deleted unless --keep)")
+    parser.add_argument("--keep", action="store_true", help="keep the synthetic run folders for another run")
+    parser.add_argument("--out", default=str(RESULT), help="result JSON (merged by size with an existing one)")
+    args = parser.parse_args(argv)
+    sizes = [int(float(s)) for s in args.sizes.split(",") if s.strip()] + [10**8] * args.huge
+    workers = [int(w) for w in args.workers.split(",")]
+    data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    print(f"{'rows':>11} | {'arm':<22} | {'wall s':>8} | {'CPU s':>8} | {'peak MB':>8} | {'sum MB':>8}")
+    print("-" * 82)
+    out = Path(args.out)
+    result = json.loads(out.read_text()) if out.exists() else {}
+    result.update({"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                   "method": "proxmo (paper variant)", "rows_per_part": 100_000, "rows_per_batch": 100_000})
+    by_size = {r["rows"]: r for r in result.get("sizes", [])}
+    try:
+        for n in sizes:
+            row = measure_size(n, data_dir, workers)
+            row["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            by_size[n] = row
+            result["sizes"] = [by_size[k] for k in sorted(by_size)]
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(result, indent=2) + "\n")
+    finally:
+        if not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
