@@ -143,6 +143,18 @@ def measure_size(n: int, data_dir: Path, workers: list[int]) -> dict:
     return row
 
 
+def markdown_table(result: dict) -> str:
+    """The measured table of ``docs/scale.md``, rendered from the result JSON (a test checks the page)."""
+    lines = ["| rows | arm | wall s | CPU s | peak RSS MB (largest process) | RSS MB (all processes) "
+             "| wall / read all | load (1 min) |", "|---|---|---|---|---|---|---|---|"]
+    for row in result["sizes"]:
+        for name, r in row["arms"].items():
+            lines.append(f"| {row['rows']:,} | {name} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
+                         f"{r['peak_rss_mb']:.0f} | {r['sum_rss_mb']:.0f} | {r['vs_read_all']:.1f} | "
+                         f"{row['load_before'][0]:.0f}-{row['load_after'][0]:.0f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1e6,2e6,1e7", help="comma-separated row counts (default 1e6,2e6,1e7)")
@@ -176,6 +188,7 @@ def main(argv=None) -> int:
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
     print(f"wrote {out}")
+    print(markdown_table(result))
     return 0
 
 

@@ -21,9 +21,10 @@ ADDED_COLUMNS = ("return_to_go", "adv_episode", "adv_step", "advantage")
 def dense_codes(series: pl.Series) -> np.ndarray:
     """0-based dense integer codes of a column's values (equal values, equal codes), int64, shape (n,).
 
-    Code order is not meaningful. Fast paths: runs of equal values (ids written trajectory by trajectory)
-    give codes by first appearance; otherwise 64-bit hashes, checked against the exact number of distinct
-    values (a collision falls back to sorting the values).
+    Codes follow first appearance (so a subset of the rows in the same order codes its values in the same
+    relative order). Fast paths: runs of equal values (ids written trajectory by trajectory); otherwise
+    64-bit hashes, checked against the exact number of distinct values (a collision falls back to sorting
+    the values, an order that is also the same for any subset).
     """
     n = len(series)
     if n == 0:
@@ -33,9 +34,13 @@ def dense_codes(series: pl.Series) -> np.ndarray:
     starts = series.filter(pl.Series(change))
     if starts.n_unique() == len(starts):  # no value comes back after its run ended
         return np.cumsum(change, dtype=np.int64) - 1
-    uniq, inverse = np.unique(series.hash(seed=0).to_numpy(), return_inverse=True)
+    uniq, first, inverse = np.unique(series.hash(seed=0).to_numpy(), return_index=True, return_inverse=True)
     if len(uniq) == series.n_unique():
-        return inverse.reshape(-1).astype(np.int64)
+        # codes in order of first appearance, as the fast path: any subset of whole groups kept in the
+        # same row order (a streamed segment) orders its episodes as the whole log does
+        rank = np.empty(len(first), dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+        return rank[inverse.reshape(-1)]
     return series.rank("dense").to_numpy().astype(np.int64) - 1
 
 
