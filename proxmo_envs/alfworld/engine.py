@@ -120,7 +120,7 @@ def make_textworld_env(extras: tuple[str, ...] = ("gamefile",), policy_commands:
     if cached:
         from proxmo_envs.alfworld.transitions import cached_pddl_env_class
 
-        cls = cached_pddl_env_class()
+        cls = cached_pddl_env_class(m)
     else:
         cls = m["PddlEnv"]
     with argv_preserved():

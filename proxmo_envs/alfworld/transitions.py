@@ -32,7 +32,6 @@ import threading
 from collections import Counter, OrderedDict, defaultdict
 from typing import Any
 
-from proxmo_envs.alfworld import engine
 
 # ~60-90 kB per state (its key, its valid actions with their mappings, commands, feedback texts): 10000
 # states stay under 1 GB; a GRPO group of 8 episodes x 50 steps visits at most 400 states.
@@ -165,9 +164,10 @@ def game_digest(data: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def cached_pddl_env_class() -> type:
-    """``CachedPddlEnv``, a subclass of TextWorld's ``PddlEnv`` (built lazily: TextWorld imports slowly)."""
-    return _cached_class()
+def cached_pddl_env_class(modules: dict[str, Any]) -> type:
+    """``CachedPddlEnv``, a subclass of TextWorld's ``PddlEnv`` (built lazily: TextWorld imports slowly).
+    ``modules``: ``engine.modules()``, passed in by the engine so this module does not import it back."""
+    return _cached_class(modules)
 
 
 _CLASS: list[type] = []
@@ -254,12 +254,11 @@ def dynamic_predicates(sas: str) -> frozenset[str]:
     return frozenset(names | {"not_" + n for n in names})
 
 
-def _cached_class() -> type:
+def _cached_class(m: dict[str, Any]) -> type:
     if _CLASS:
         return _CLASS[0]
     import fast_downward
 
-    m = engine.modules()
     PddlEnv = m["PddlEnv"]
     GameState = m["textworld"].core.GameState
 
