@@ -80,14 +80,25 @@ def find_runs(roots: list[Path]) -> list[dict]:
     return runs
 
 
+def _setting(config: dict, key: str):
+    """A run's setting; a run saved before the setting existed ran with its TrainConfig default."""
+    import dataclasses
+
+    from proxmo_analysis.train import TrainConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    return config.get(key, defaults.get(key))
+
+
 def _check_shared(env: str, runs: list[dict]) -> dict:
     first = runs[0]["config"]
     for r in runs[1:]:
         for key in SHARED_KEYS:
-            if r["config"].get(key) != first.get(key):
-                raise ValueError(f"{env}: runs differ in {key} ({runs[0]['path']}: {first.get(key)!r}, {r['path']}: "
-                                 f"{r['config'].get(key)!r}); a comparison needs one {key} for every method")
-    return {k: first.get(k) for k in SHARED_KEYS}
+            if _setting(r["config"], key) != _setting(first, key):
+                raise ValueError(f"{env}: runs differ in {key} ({runs[0]['path']}: {_setting(first, key)!r}, "
+                                 f"{r['path']}: {_setting(r['config'], key)!r}); a comparison needs one {key} for "
+                                 "every method")
+    return {k: _setting(first, k) for k in SHARED_KEYS}
 
 
 def grids(runs: list[dict], methods: list[str], seeds: list[int]) -> tuple[dict, list[str]]:
@@ -172,11 +183,13 @@ def env_report(env: str, runs: list[dict], roots: list[Path], random_folder: Pat
     shared = _check_shared(env, runs)
     methods = [m for m in ("grpo", "gigpo_wo_std", "proxmo", "proxmo_wo_psc", "proxmo_wo_psa")
                if any(r["method"] == m for r in runs)]
-    seeds = sorted({r["seed"] for r in runs if r["method"] == methods[0]})
-    for m in methods:
-        have = sorted(r["seed"] for r in runs if r["method"] == m)
-        if have != seeds:
-            raise ValueError(f"{env}: method {m} ran seeds {have}, {methods[0]} ran {seeds}; pairs need the same seeds")
+    # pairs need every method on the same seeds: the table holds the seeds every method finished
+    ran = {m: sorted(r["seed"] for r in runs if r["method"] == m) for m in methods}
+    seeds = sorted(set.intersection(*(set(v) for v in ran.values())))
+    left_out = {m: [s for s in v if s not in seeds] for m, v in ran.items() if any(s not in seeds for s in v)}
+    if not seeds:
+        raise ValueError(f"{env}: no seed on which every method finished ({ran})")
+    runs = [r for r in runs if r["seed"] in seeds]
     g, tasks = grids(runs, methods, seeds)
     out_methods = {}
     for k, m in enumerate(methods):
@@ -204,6 +217,7 @@ def env_report(env: str, runs: list[dict], roots: list[Path], random_folder: Pat
         "start": start_record(roots, env_key, seeds, shared["warm_start_games"] or 0, random_agent_record(random_folder)),
         "methods": out_methods,
         "pairs": pairs,
+        "runs_left_out": left_out,
         "bootstrap": {"replicates": N_BOOT, "level": 0.95, "resampled": "seeds, then evaluation tasks within each seed"},
     }
     if env_key == "alfworld":
@@ -223,6 +237,22 @@ def build(roots: list[Path], random_agents: dict[str, Path]) -> dict:
     return out
 
 
+def unfinished(roots: list[Path]) -> dict:
+    """What exists but did not finish, per env key: ``{env: {"started_runs": n, "finished_runs": m}}``."""
+    out: dict = {}
+    finished = {(r["env"], r["method"], r["seed"]) for r in find_runs(roots)}
+    for root in roots:
+        for cfg_path in root.glob("*/*/seed*/config.json"):
+            if cfg_path.parent.parent.name == "start":
+                continue
+            config = json.loads(cfg_path.read_text())
+            key = ENV_KEYS.get(config["env_id"], config["env_id"])
+            rec = out.setdefault(key, {"started_runs": 0, "finished_runs": 0})
+            rec["started_runs"] += 1
+            rec["finished_runs"] += int((config["env_id"], config["method"], int(config["seed"])) in finished)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("roots", nargs="+", help="compare_methods --out folders")
@@ -239,10 +269,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"compare_report: {err}", file=sys.stderr)
         return 1
+    for key, counts in unfinished([Path(r) for r in args.roots]).items():
+        if key not in result:
+            result[key] = {"status": "not finished", **counts}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     for env, rep in result.items():
+        if rep.get("status") == "not finished":
+            print(f"{env}: not finished ({rep['finished_runs']} of {rep['started_runs']} started runs)")
+            continue
         print(f"{env}: {len(rep['seeds'])} seeds, reward {rep['reward']}, {rep['episodes_per_run']} episodes/run, "
               f"{rep['eval_tasks']} eval tasks")
         for m, v in rep["methods"].items():

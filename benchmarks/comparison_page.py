@@ -45,8 +45,12 @@ def _reward_text(reward: str) -> str:
 
 def env_section(key: str, rep: dict) -> list[str]:
     name = ENV_NAMES.get(key, key)
-    b = rep["budget"]
     lines = [f"## {name}", ""]
+    if rep.get("status") == "not finished":
+        return lines + [f"**No table: the comparison did not finish in this session** ({rep['finished_runs']} of "
+                        f"{rep['started_runs']} started runs finished; a pair needs every method on the same seeds). "
+                        "Nothing is claimed for this environment.", ""]
+    b = rep["budget"]
     bar = BAR.get(key, {"seeds": 0, "episodes": 0})
     short = []
     if len(rep["seeds"]) < bar["seeds"]:
@@ -152,7 +156,7 @@ def figure(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    envs = [k for k in ("webshop", "alfworld") if k in results]
+    envs = [k for k in ("webshop", "alfworld") if k in results and results[k].get("status") != "not finished"]
     fig, axes = plt.subplots(2, len(envs), figsize=(6.5 * len(envs), 8), squeeze=False)
     for j, key in enumerate(envs):
         rep = results[key]

@@ -33,7 +33,7 @@ def test_quick_webshop_table_from_a_shared_start(compare_methods, tmp_path, caps
     assert [r["method"] for r in summary] == ["grpo", "proxmo"]
     runs = json.loads((out / "summary.json").read_text())["runs"]
     # both methods start from the same evaluation 0, which was computed once, in the start folder
-    assert runs[0]["untrained_success"] == runs[1]["untrained_success"]
+    assert runs[0]["start_success"] == runs[1]["start_success"]
     start = out / "webshop" / "start" / "seed0"
     assert (start / "checkpoints" / "last.pt").is_file()
     for method in ("grpo", "proxmo"):
@@ -45,6 +45,38 @@ def test_quick_webshop_table_from_a_shared_start(compare_methods, tmp_path, caps
     before = checkpoint.stat().st_mtime_ns
     assert compare_methods.main(["--quick", "--envs", "webshop", "--methods", "grpo", "--out", str(out)]) == 0
     assert checkpoint.stat().st_mtime_ns == before
+    # one reward and the scorer's memory for every method, recorded in each run's config
+    for method in ("grpo", "proxmo"):
+        config = json.loads((out / "webshop" / method / "seed0" / "config.json").read_text())
+        assert config["reward"] == "won" and config["policy_config"] == {"history": 2}
+
+    # the results JSON: schema of issue 14, a CI and a verdict for the pair, the start labelled honestly
+    report = _load("compare_report")
+    results = report.build([out], {})
+    ws = results["webshop"]
+    assert ws["seeds"] == [0] and ws["reward"] == "won" and ws["eval_tasks"] == 10
+    assert ws["episodes_per_run"] == 2 * 4 * 4
+    assert ws["start"]["start_policy"]["label"] == "untrained"  # no warm start: truly untrained
+    for m in ("grpo", "proxmo"):
+        v = ws["methods"][m]
+        assert v["success_ci"][0] <= v["success_mean"] <= v["success_ci"][1]
+        assert v["score_ci"][0] <= v["score_mean"] <= v["score_ci"][1]
+    (pair,) = ws["pairs"]
+    assert (pair["a"], pair["b"]) == ("proxmo", "grpo")
+    assert pair["verdict"] in ("supported", "contradicted", "undecided")
+    lo, hi = pair["success_diff_ci"]
+    assert lo <= pair["success_diff"] <= hi
+    want = ws["methods"]["proxmo"]["success_mean"] - ws["methods"]["grpo"]["success_mean"]
+    assert abs(pair["success_diff"] - want) < 1e-12
+
+    # a comparison refuses to mix rewards: another reward for one method of the env is one clear error
+    cfg_path = out / "webshop" / "grpo" / "seed0" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg_path.write_text(json.dumps({**cfg, "reward": "env"}))
+    with pytest.raises(ValueError, match="differ in reward"):
+        report.build([out], {})
+    assert report.main([str(out), "--out", str(tmp_path / "x.json")]) == 1
+    assert not (tmp_path / "x.json").exists()
 
 
 def test_help_lists_the_budgets(compare_methods, capsys):
@@ -55,3 +87,12 @@ def test_help_lists_the_budgets(compare_methods, capsys):
     assert (f"default webshop: seeds={webshop.seeds}, iterations={webshop.iterations}, tasks={webshop.tasks}, "
             f"group_size={webshop.group_size}") in out
     assert "--quick alfworld: seeds=(0,), iterations=2" in out
+
+
+def _load(name: str):
+    path = SCRIPT.parent / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

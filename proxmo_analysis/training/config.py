@@ -52,6 +52,8 @@ class TrainConfig:
     # rounds of recovery states after the walkthrough fit (roll the cloned policy out on the cloned games,
     # label the states it reaches with the expert's continuation, refit; policy.pretrain)
     warm_start_recovery: int = 0
+    # a fixed set of train-split task indices every iteration samples from (None: the whole split)
+    train_tasks: list[int] | None = None
     # False: iterations sample their tasks from the train split minus the warm-start games. A cloned game is
     # already won by every rollout of its group, so it carries no advantage and would only spend the budget.
     rl_on_warm_start_games: bool = False
@@ -81,6 +83,12 @@ class TrainConfig:
         for name in ("tasks", "group_size", "eval_every", "workers"):
             check_int(f"TrainConfig.{name}", getattr(self, name), low=1)
         check_int("TrainConfig.seed", self.seed)
+        if self.train_tasks is not None:
+            if not isinstance(self.train_tasks, (list, tuple)) or not self.train_tasks:
+                raise InputError(f"TrainConfig.train_tasks must be a non-empty list of task indices, got {self.train_tasks!r}")
+            for i in self.train_tasks:
+                check_int("TrainConfig.train_tasks entry", i, low=0)
+            self.train_tasks = [int(i) for i in self.train_tasks]
         if self.max_steps is not None:
             check_int("TrainConfig.max_steps", self.max_steps, low=1)
         check_number("TrainConfig.warm_start_lr", self.warm_start_lr, low=0.0, strict=True)

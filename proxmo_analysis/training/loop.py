@@ -165,9 +165,12 @@ class Trainer:
         if int(ck.extra.get("iteration", -1)) != 0:
             raise ValueError(f"init_from={str(start)!r}: {ck_path} is at iteration {ck.extra.get('iteration')}, "
                              "not 0; a shared start must be an untrained (warm-started only) run")
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
         for key in START_KEYS:
-            if saved.get(key) != getattr(self.config, key):
-                raise ValueError(f"init_from={str(start)!r}: {key} differs (start: {saved.get(key)!r}, this run: "
+            # a start saved before a setting existed ran with that setting's default
+            theirs = saved.get(key, defaults.get(key))
+            if theirs != getattr(self.config, key):
+                raise ValueError(f"init_from={str(start)!r}: {key} differs (start: {theirs!r}, this run: "
                                  f"{getattr(self.config, key)!r})")
         rows = [r for r in ck.extra.get("metrics", []) if r.get("iteration") == 0]
         if len(rows) != 1:
@@ -212,7 +215,10 @@ class Trainer:
         )
 
     def evaluate(self, iteration: int) -> dict[str, float]:
-        """Greedy held-out evaluation of the current policy on the first ``eval_tasks`` tasks."""
+        """Greedy held-out evaluation of the current policy on the first ``eval_tasks`` tasks (none, and no
+        folder, when ``eval_tasks`` is 0: a run that only trains, e.g. the learning sanity checks)."""
+        if self.config.eval_tasks == 0:
+            return {}
         folder = self.out / "eval" / f"iter-{iteration:04d}"
         t0 = time.perf_counter()
         eval_count = task_count(self.config.env_id, self.eval_kwargs)

@@ -26,8 +26,16 @@ def warm_start_games(config: TrainConfig, task_count: int) -> list[int]:
 
 
 def training_pool(config: TrainConfig, task_count: int) -> list[int]:
-    """The train-split task indices iterations sample from: all of them, or those not behaviour-cloned
+    """The train-split task indices iterations sample from: ``train_tasks`` when given (a fixed set, e.g.
+    the learning sanity check's 8 games), else all of them, or those not behaviour-cloned
     (``rl_on_warm_start_games=False``, the default) when some are left."""
+    if config.train_tasks is not None:
+        bad = [i for i in config.train_tasks if not 0 <= i < task_count]
+        if bad:
+            from proxmo_analysis.errors import InputError
+
+            raise InputError(f"TrainConfig.train_tasks: {bad} out of range, the train split has {task_count} tasks")
+        return list(config.train_tasks)
     pool = list(range(task_count))
     if not config.rl_on_warm_start_games:
         cloned = set(warm_start_games(config, task_count))
