@@ -62,6 +62,8 @@ class Budget:
 #: stayed at 0.00-0.016 over 11 iterations (seed 0), so no method gets a signal in this budget. ALFWorld: the
 #: paper's "won"; a warm start by behaviour cloning on 60 train walkthroughs + 1 round of recovery states; a
 #: smaller PPO step than WebShop's: the cloned policy is peaked (lr 1e-2 gave k3 KL in the thousands unclamped).
+#: This ALFWorld budget did NOT finish in the session (a shared start had not finished its warm start after
+#: 40 min at a load average of 25-40); the JSON marks ALFWorld "not finished".
 FULL = {
     "webshop": Budget("proxmo/WebShop-v0", tuple(range(10)), iterations=10, tasks=8, group_size=8, eval_tasks=100,
                       eval_every=5, reward="env"),

@@ -243,11 +243,15 @@ def unfinished(roots: list[Path]) -> dict:
     finished = {(r["env"], r["method"], r["seed"]) for r in find_runs(roots)}
     for root in roots:
         for cfg_path in root.glob("*/*/seed*/config.json"):
-            if cfg_path.parent.parent.name == "start":
-                continue
             config = json.loads(cfg_path.read_text())
             key = ENV_KEYS.get(config["env_id"], config["env_id"])
-            rec = out.setdefault(key, {"started_runs": 0, "finished_runs": 0})
+            rec = out.setdefault(key, {"started_runs": 0, "finished_runs": 0, "started_starts": 0,
+                                       "finished_starts": 0})
+            if cfg_path.parent.parent.name == "start":
+                rec.setdefault("budget_attempted", {k: _setting(config, k) for k in SHARED_KEYS if k != "iterations"})
+                rec["started_starts"] += 1
+                rec["finished_starts"] += int((cfg_path.parent / "metrics.csv").is_file())
+                continue
             rec["started_runs"] += 1
             rec["finished_runs"] += int((config["env_id"], config["method"], int(config["seed"])) in finished)
     return out

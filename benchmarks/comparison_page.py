@@ -47,9 +47,11 @@ def env_section(key: str, rep: dict) -> list[str]:
     name = ENV_NAMES.get(key, key)
     lines = [f"## {name}", ""]
     if rep.get("status") == "not finished":
-        return lines + [f"**No table: the comparison did not finish in this session** ({rep['finished_runs']} of "
-                        f"{rep['started_runs']} started runs finished; a pair needs every method on the same seeds). "
-                        "Nothing is claimed for this environment.", ""]
+        return lines + [f"**No table: the comparison did not finish in this session** (shared starts finished: "
+                        f"{rep['finished_starts']} of {rep['started_starts']}; method runs finished: "
+                        f"{rep['finished_runs']} of {rep['started_runs']}; a pair needs every method on the same "
+                        "seeds). Nothing is claimed for this environment. Budget attempted (per run): "
+                        f"`{json.dumps(rep.get('budget_attempted', {}), sort_keys=True)}`.", ""]
     b = rep["budget"]
     bar = BAR.get(key, {"seeds": 0, "episodes": 0})
     short = []

@@ -143,11 +143,12 @@ def _train(args: argparse.Namespace, config) -> int:
     finally:
         if bar is not None:
             bar.close()
-    print_summary(rows, config.out)
+    start = "warm start" if config.warm_start_games else "start" if config.init_from else "untrained"
+    print_summary(rows, config.out, start)
     return 0
 
 
-def print_summary(rows: list[dict[str, Any]], out: str) -> None:
+def print_summary(rows: list[dict[str, Any]], out: str, start: str = "untrained") -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -167,7 +168,8 @@ def print_summary(rows: list[dict[str, Any]], out: str) -> None:
     console.print(table)
     evals = [r for r in rows if r.get("eval_success") is not None]
     if len(evals) >= 2:
+        # start: "untrained" only for a policy nothing trained ("warm start", "start" for a branched run)
         console.print(
-            f"held-out success {evals[0]['eval_success']:.3f} (untrained) -> {evals[-1]['eval_success']:.3f} "
+            f"held-out success {evals[0]['eval_success']:.3f} ({start}) -> {evals[-1]['eval_success']:.3f} "
             f"(iteration {evals[-1]['iteration']}); metrics.csv, learning_curve.png and checkpoints/ in {out}"
         )

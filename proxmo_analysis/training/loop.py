@@ -6,7 +6,7 @@ the chosen credit method and takes one PPO update. Before the first iteration an
 iterations (and after the last) the greedy policy plays the first ``eval_tasks`` tasks of the held-out
 split once each (``out/eval/iter-KKKK``). Everything lands in ``out/``:
 
-* ``metrics.csv`` — one row per iteration (row 0: the untrained policy's evaluation);
+* ``metrics.csv`` — one row per iteration (row 0: the starting policy's evaluation — untrained, or the warm start);
 * ``learning_curve.png`` — training and held-out success (and score) against iterations;
 * ``checkpoints/last.pt`` (every iteration) and ``checkpoints/iter-KKKK.pt`` (at evaluations);
 * ``config.json`` — the configuration the run was started with.
