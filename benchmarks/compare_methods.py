@@ -283,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
         # the table is the union of invocations (e.g. --envs webshop, then --envs alfworld): keep earlier runs
         # of the env/method pairs this one does not produce
         earlier = json.loads((out / "summary.json").read_text())["runs"]
+        for r in earlier:  # written before the start was renamed from "untrained" (it may be a warm start)
+            if "untrained_success" in r:
+                r["start_success"] = r.pop("untrained_success")
         results = [r for r in earlier if (r["env"], r["method"]) not in produced]
     t0 = time.perf_counter()
     for env in args.envs:
