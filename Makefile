@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 # The main job: train a policy on the embedded WebShop with ProxMO credit, 20 iterations: about 30 s after
-# setup on 2 idle cores (~1 s per iteration), minutes when the cores are busy (12 min at load average 25).
+# setup on 2 idle cores (~1 s per iteration); on busy cores ~1 min of CPU time and minutes of wall time
+# (measured: 56 s CPU / 6 min wall with ~15 processes on the 2 cores; 12 min at load average 25).
 # --resume makes it idempotent: a second `make run` continues or re-reports the same run folder.
 RUN_OUT ?= runs/main-webshop-proxmo
 run: setup

@@ -7,10 +7,8 @@ so it runs its own tiny comparison.
 
 from __future__ import annotations
 
-import ast
 import base64
 import io
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,26 +74,6 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     for w, h in figures:
         assert w >= 300 and h >= 200
     assert (tmp_path / "runs").is_dir(), "the notebook writes its runs into its working directory"
-
-
-def _tour_code() -> str:
-    readme = (REPO / "README.md").read_text()
-    start, end = readme.index("<!-- section:tour -->"), readme.index("<!-- /section:tour -->")
-    section = readme[start:end]
-    return section.split("```python\n", 1)[1].split("```", 1)[0]
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_readme_tour_runs(tmp_path):
-    """The README's API tour is real code: it runs as printed and ends with PPO statistics."""
-    code = _tour_code()
-    assert len(code.splitlines()) <= 30
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=540)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    stats = ast.literal_eval(proc.stdout.strip().splitlines()[-1])  # the printed dict of floats
-    assert {"loss", "kl", "rows"} <= set(stats) and stats["rows"] > 0
-    assert (tmp_path / "runs" / "tour" / "manifest.json").is_file()
 
 
 def _fake_benchmark(root: Path) -> None:
@@ -165,21 +143,3 @@ def test_docs_figures_script_writes_the_readme_figures(tmp_path):
     readme = (REPO / "README.md").read_text()
     for embedded in ("docs/psc_psa.png",):
         assert embedded in readme and (REPO / embedded).is_file()
-
-
-def _github_slug(heading: str) -> str:
-    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped (except - and _), spaces -> -."""
-    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
-    return text.replace(" ", "-")
-
-
-def test_readme_tour_links_and_images_resolve():
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("<!-- section:tour -->"):readme.index("<!-- /section:tour -->")]
-    slugs = {_github_slug(h) for h in re.findall(r"^#{1,6} (.+)$", readme, flags=re.M)}
-    anchors = re.findall(r"\]\(#([^)]+)\)", section)
-    assert anchors, "the tour links to the sections below"
-    missing = [a for a in anchors if a not in slugs]
-    assert not missing, f"tour links to missing headings {missing}; headings: {sorted(slugs)}"
-    for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", section):
-        assert (REPO / image).is_file(), image
