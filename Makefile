@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # The CPU build of torch is installed before anything else asks for `torch`, so no CUDA build is pulled.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,ray,spacy,trl,skyrl,verifiers,gem,lora,io
+EXTRAS ?= dev,ray,spacy,trl,skyrl,verifiers,gem,lora,io,notebooks
 STAMP := $(VENV)/.proxmo-installed
 
 .PHONY: setup run test clean-venv

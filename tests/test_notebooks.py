@@ -143,3 +143,16 @@ def test_docs_figures_script_writes_the_readme_figures(tmp_path):
     readme = (REPO / "README.md").read_text()
     for embedded in ("docs/psc_psa.png",):
         assert embedded in readme and (REPO / embedded).is_file()
+
+
+def test_jupyter_lab_is_installed_by_make():
+    """`.venv/bin/jupyter lab` works after `make run`: jupyterlab is in an extra the Makefile's EXTRAS installs."""
+    import re
+
+    pyproject = (REPO / "pyproject.toml").read_text()  # (tomllib is 3.11+; the package supports 3.10)
+    extras = {m.group(1): m.group(2) for m in re.finditer(r"^(\w+) = \[(.*?)\]", pyproject, flags=re.M | re.S)}
+    installed = re.search(r"^EXTRAS \?= (.+)$", (REPO / "Makefile").read_text(), flags=re.M).group(1).split(",")
+    assert any('"jupyterlab' in extras.get(name.strip(), "") for name in installed)
+    proc = subprocess.run([str(Path(sys.executable).parent / "jupyter"), "lab", "--version"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and re.match(r"^\d+\.\d+", proc.stdout.strip()), proc.stderr
