@@ -1,17 +1,25 @@
-"""Write the tutorial notebooks in ``notebooks/`` from the cell sources below, with no outputs.
+"""Write the tutorial notebooks in ``notebooks/`` from the cell sources below, and execute them.
 
-The notebooks are committed stripped (no outputs, ``execution_count`` null); this script is their source
-of truth, so a change is made here and the notebooks are rewritten with::
+This script is the notebooks' source of truth: a change is made here, then the notebooks are rebuilt and
+executed, so that readers on the web see their outputs and figures::
 
-    .venv/bin/python scripts/build_notebooks.py
+    .venv/bin/python scripts/build_notebooks.py --execute      # all three (a few minutes on 2 cores)
+    .venv/bin/python scripts/build_notebooks.py --execute 02   # one of them, by name prefix
 
-``tests/test_notebooks.py`` checks the committed files equal this script's output and executes them.
+Each notebook is executed with nbclient in a fresh temporary working directory (its run folders land
+there) and written with its outputs and, in ``metadata.proxmo.source_sha256``, the hash of the source it
+was executed from. ``tests/test_notebooks.py`` checks that the committed cells equal this script's
+(``--check``), that every code cell has run without error, and that the hash matches the current source:
+a notebook whose source changed but was not re-executed fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import hashlib
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -240,7 +248,7 @@ groups
 
 `score(df, method, **config)` adds `return_to_go`, `adv_episode`, `adv_step` and `advantage` and never
 touches the logged columns. Paper defaults throughout (`variant="paper"`); `variant="reference"` gives the
-released ProxMO code instead (see the README's credit section).
+released ProxMO code instead (see docs/credit.md).
 """),
     code("""
 scored = {m: score(df, m) for m in METHODS}
@@ -511,7 +519,7 @@ NOTEBOOKS = {
 
 def build(name: str):
     """The notebook ``name`` as an nbformat object: no outputs, execution counts null."""
-    nb = new_notebook(cells=NOTEBOOKS[name])
+    nb = new_notebook(cells=copy.deepcopy(NOTEBOOKS[name]))  # a copy: executing fills cells in place
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
@@ -522,26 +530,63 @@ def build(name: str):
 
 
 def render(name: str) -> str:
+    """The notebook's text without outputs: what ``source_sha256`` hashes and ``--check`` compares."""
     return nbformat.writes(build(name)) + "\n"
+
+
+def source_sha256(name: str) -> str:
+    return hashlib.sha256(render(name).encode()).hexdigest()
+
+
+def stripped(nb) -> str:
+    """A (possibly executed) notebook's text with outputs, execution counts and our metadata removed."""
+    nb = nbformat.from_dict(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        cell.metadata = {}
+    nb.metadata.pop("proxmo", None)
+    nb.metadata["language_info"] = {"name": "python"}  # the kernel adds its version; not part of the source
+    return nbformat.writes(nb) + "\n"
+
+
+def execute(name: str, timeout: int = 600):
+    """Build ``name`` and run it top to bottom in a temporary working directory; returns the executed notebook."""
+    from nbclient import NotebookClient
+
+    nb = build(name)
+    with tempfile.TemporaryDirectory(prefix="proxmo-notebook-") as cwd:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": cwd}}).execute()
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["proxmo"] = {"source_sha256": source_sha256(name)}
+    for cell in nb.cells:
+        cell.metadata = {}  # nbclient's execution timestamps would change the file on every run
+    return nb
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if a notebook differs from this script")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a notebook's cells differ from this script")
+    parser.add_argument("--execute", nargs="*", metavar="NAME",
+                        help="build and execute these notebooks (name prefixes; none: all) and write them with outputs")
     args = parser.parse_args(argv)
     NOTEBOOK_DIR.mkdir(exist_ok=True)
-    stale = []
-    for name in NOTEBOOKS:
-        path = NOTEBOOK_DIR / name
-        text = render(name)
-        if args.check:
-            if not path.is_file() or path.read_text() != text:
-                stale.append(name)
-        else:
-            path.write_text(text)
-    if stale:
-        print(f"out of date (rebuild with scripts/build_notebooks.py): {', '.join(stale)}", file=sys.stderr)
-        return 1
+    if args.check:
+        stale = [name for name in NOTEBOOKS if not (NOTEBOOK_DIR / name).is_file()
+                 or stripped(nbformat.read(NOTEBOOK_DIR / name, as_version=4)) != render(name)]
+        if stale:
+            print(f"out of date (rebuild with scripts/build_notebooks.py --execute): {', '.join(stale)}",
+                  file=sys.stderr)
+            return 1
+        return 0
+    if args.execute is None:
+        parser.error("give --execute [NAME...] (build and run) or --check")
+    names = [n for n in NOTEBOOKS if not args.execute or any(n.startswith(p) for p in args.execute)]
+    if not names:
+        parser.error(f"no notebook matches {args.execute}; notebooks: {', '.join(NOTEBOOKS)}")
+    for name in names:
+        print(f"executing {name} ...", file=sys.stderr, flush=True)
+        nbformat.write(execute(name), NOTEBOOK_DIR / name)
     return 0
 
 

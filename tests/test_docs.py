@@ -135,7 +135,8 @@ def test_make_blocks_name_makefile_targets():
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
+@pytest.mark.parametrize("page", [pytest.param(p, marks=[pytest.mark.ray] if p.name == "ray.md" else [])
+                                  for p in PAGES], ids=lambda p: str(p.relative_to(REPO)))
 def test_code_blocks_run_as_written(page, tmp_path):
     blocks = [b for b in code_blocks(page) if b.lang in RUN and make_block_targets(b) is None]
     for k, block in enumerate(blocks):
@@ -206,3 +207,17 @@ def test_readme_is_a_map():
 def test_docs_never_cite_the_private_specs():
     cites = [p.name for p in PAGES if "../shared" in p.read_text() or "shared/specs" in p.read_text()]
     assert not cites, f"pages citing ../shared (a user never has it): {cites}"
+
+
+def test_the_quoted_games_table_is_what_proxmo_games_prints():
+    """docs/envs.md shows `proxmo games`'s table as text: every line of it is a line of the real output."""
+    page = REPO / "docs" / "envs.md"
+    blocks = code_blocks(page)
+    k = next(i for i, b in enumerate(blocks) if b.lang == "bash" and b.code.strip() == "proxmo games")
+    shown = next(b for b in blocks[k + 1:] if b.lang == "text")
+    proc = subprocess.run([str(Path(sys.executable).parent / "proxmo"), "games"], cwd=REPO, env=_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    printed = {line.rstrip() for line in proc.stdout.splitlines()}
+    missing = [line for line in shown.code.splitlines() if line.rstrip() not in printed]
+    assert not missing, f"{shown.where()}: lines not printed by `proxmo games`: {missing}"

@@ -2,7 +2,7 @@
 
 Most steps offer a closed list (``admissible_actions``). WebShop's search box is free text; a policy that
 only scores candidates needs a finite set there, so a search step is offered queries **derived from the
-instruction** (the choice documented in the README):
+instruction** (the choice documented in docs/training.md):
 
 1. the whole instruction (what upstream's prompted agents mostly type);
 2. the product phrase: the instruction without its leading "i need / i want / i'm looking for", without

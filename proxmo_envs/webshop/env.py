@@ -29,7 +29,7 @@ ACTION_MAX_LENGTH = 4096
 
 
 class WebShopEnv(gym.Env):
-    """WebShop text environment (see the README section ``webshop`` for kwargs and info keys).
+    """WebShop text environment (docs/envs.md lists its kwargs and info keys).
 
     Args:
         catalog: ``"embedded"`` (the shipped synthetic catalogue) or a folder holding
