@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -555,6 +556,8 @@ def execute(name: str, timeout: int = 600):
     from nbclient import NotebookClient
 
     nb = build(name)
+    # No progress bars in the stored outputs (tqdm widgets would be saved as widget state, not text).
+    os.environ["TQDM_DISABLE"] = "1"
     with tempfile.TemporaryDirectory(prefix="proxmo-notebook-") as cwd:
         NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": cwd}}).execute()
     nb.metadata["language_info"] = {"name": "python"}
