@@ -7,7 +7,7 @@ from pathlib import Path
 
 from proxmo_analysis.credit.registry import method_names
 
-from ._args import add_credit_options, credit_from
+from ._args import add_credit_options, add_force, credit_from
 
 # The credit settings' grammar (``--set KEY=VALUE`` and the named flags) lives in ``cli._args``.
 add_method_options = add_credit_options
@@ -34,8 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="rows of whole task groups per output part; bounds memory (100000)")
     parser.add_argument("--resume", action="store_true",
                         help="finish an interrupted scoring into the same --out (same settings; written parts kept)")
-    parser.add_argument("--force", action="store_true",
-                        help="clear a previous (finished or unfinished) scoring in --out and score again")
+    add_force(parser, "scored copy (scoring.json, part-*.parquet; other files in --out are kept)")
     add_credit_options(parser)
     parser.set_defaults(func=run)
 
