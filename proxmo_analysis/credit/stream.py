@@ -369,7 +369,8 @@ def score_run(run: RunLike, out: RunLike, method: str = "proxmo", *,
         index, counts = index_run(run_loc, files, shown, m.uses_tfidf_batch(cfg), executor)
         stats = fit_stats(counts, getattr(cfg, "max_features", 0))
         plan = plan_segments(index, rows_per_batch)
-        info = {"input": str(run_loc), "method": method, "params": cfg.to_dict(), "rows_per_batch": rows_per_batch,
+        source = str(Path(run_loc.path).resolve()) if run_loc.is_local else str(run_loc)  # any cwd can resume
+        info = {"input": source, "method": method, "params": cfg.to_dict(), "rows_per_batch": rows_per_batch,
                 "plan": plan.fingerprint(), "parts": len(plan.segments), "rows": plan.rows, "groups": plan.groups}
         folder, done, created = open_output(run_loc, out, info, resume, force)
         opened = not resume or force
