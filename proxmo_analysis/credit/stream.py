@@ -90,6 +90,7 @@ def index_unit(unit: Unit, need_text: bool, location: RunLocation) -> dict[str, 
         pl.lit(unit.file, dtype=pl.Int32).alias("file"))
     pairs = frame.select(pl.col("episode_id").hash(seed=1).alias("episode"),
                          pl.col("group_id").hash(seed=1).alias("group")).unique()
+    pairs = (pairs["episode"].to_numpy(), pairs["group"].to_numpy())
     counts: dict[int, TermCounts] = {}
     if need_text:
         if "iteration" not in frame.columns:
@@ -116,13 +117,18 @@ def _units(location: RunLocation, files: list[str], shown: list[str], rows_per_u
     return units
 
 
-def _check_one_group_per_episode(pairs: pl.DataFrame, location: RunLocation, files: list[str],
-                                 shown: list[str]) -> None:
-    """Refuse an episode under two group_ids. Hashes flag candidates; the flagged ids are then compared
-    as strings (a hash collision is not an error), and the message names file, column and row."""
-    flagged = pairs.group_by("episode").agg(pl.len().alias("k")).filter(pl.col("k") > 1)["episode"]
-    if not len(flagged):
+def _check_one_group_per_episode(episodes: np.ndarray, groups: np.ndarray, location: RunLocation,
+                                 files: list[str], shown: list[str]) -> None:
+    """Refuse an episode under two group_ids. ``episodes`` / ``groups``: 64-bit hashes of the (episode,
+    group) pairs of every unit (16 bytes per episode and file it lies in). Hashes flag candidates; the
+    flagged ids are then compared as strings (a hash collision is not an error), and the message names
+    file, column and row."""
+    order = np.argsort(episodes, kind="stable")
+    e, g = episodes[order], groups[order]
+    clash = (e[1:] == e[:-1]) & (g[1:] != g[:-1])
+    if not clash.any():
         return
+    flagged = pl.Series("episode", np.unique(e[1:][clash]), dtype=pl.UInt64)
     first_group: dict[str, str] = {}
     for k, f in enumerate(files):
         ids = location.read_parquet(f, columns=["episode_id", "group_id"]).with_row_index("row").filter(
@@ -178,16 +184,16 @@ def index_run(location: RunLocation, files: list[str], shown: list[str], need_te
     units = _units(location, files, shown, rows_per_unit)
     args = [(u, need_text, location) for u in units]
     results = executor.map(index_unit, *zip(*args)) if executor and args else (index_unit(*a) for a in args)
-    groups, pairs, merged = [], [], {}
+    groups, episodes, group_hashes, merged = [], [], [], {}
     for r in results:
         groups.append(r["groups"])
-        pairs.append(r["pairs"])
+        episodes.append(r["pairs"][0])
+        group_hashes.append(r["pairs"][1])
         for it, counts in r["counts"].items():
             merged[it] = merge_counts([merged[it], counts]) if it in merged else counts
-        if len(pairs) >= 64:  # keep the episode table compact while reading
-            pairs = [pl.concat(pairs).unique()]
     check_same_run(location, files, shown)
-    _check_one_group_per_episode(pl.concat(pairs).unique(), location, files, shown)
+    _check_one_group_per_episode(np.concatenate(episodes), np.concatenate(group_hashes), location, files, shown)
+    del episodes, group_hashes
     return pl.concat(groups), (merged if need_text else None)
 
 
