@@ -1,0 +1,37 @@
+"""docs/scale.md states the streaming benchmark's numbers as benchmarks/results/credit_stream.json has them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULT = ROOT / "benchmarks" / "results" / "credit_stream.json"
+PAGE = ROOT / "docs" / "scale.md"
+
+
+def stream_scale():
+    spec = importlib.util.spec_from_file_location("stream_scale", ROOT / "benchmarks" / "stream_scale.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_page_shows_the_measured_table():
+    result = json.loads(RESULT.read_text())
+    assert stream_scale().markdown_table(result) in PAGE.read_text()
+
+
+def test_the_page_quotes_the_json():
+    """Every ``{figure}`` the prose quotes (``<!-- json:path -->figure``) is the JSON's value at that path."""
+    result = json.loads(RESULT.read_text())
+    quotes = re.findall(r"<!-- json:(.+?) -->([0-9.,]+[0-9])", PAGE.read_text())
+    assert quotes, "the page quotes no figure from the JSON"
+    for path, shown in quotes:
+        value = result
+        for key in path.split("/"):
+            value = value[int(key)] if isinstance(value, list) else value[key]
+        digits = len(shown.split(".")[1]) if "." in shown else 0
+        assert shown.replace(",", "") == f"{float(value):.{digits}f}", path
