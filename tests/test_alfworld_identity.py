@@ -111,21 +111,22 @@ def test_golden_digests_are_those_of_the_installed_untouched_engine(split):
         assert [record_digest(r) for r in tr.records] == _golden(split)[gid][tr.episode]
 
 
-@pytest.fixture(scope="module")
-def real_untouched(alfworld_real_dir):
-    """The untouched engine's groups on the 12 real games (played once per session)."""
-    out = {}
-    for split in ("eval_seen", "eval_unseen"):
-        env = _untouched(lambda s=split: ALFWorldEnv(split=s, data_dir=alfworld_real_dir, speedups=False))
-        out[split] = _play_untouched(env, list(range(env.task_count)), REAL_GROUP, REAL_KW)
-    return out
+_REAL_UNTOUCHED: dict = {}
+
+
+def _real_untouched(data_dir, split: str) -> list:
+    """The untouched engine's groups on the 6 real games of ``split`` (played once per session)."""
+    if split not in _REAL_UNTOUCHED:
+        env = _untouched(lambda: ALFWorldEnv(split=split, data_dir=data_dir, speedups=False))
+        _REAL_UNTOUCHED[split] = _play_untouched(env, list(range(env.task_count)), REAL_GROUP, REAL_KW)
+    return _REAL_UNTOUCHED[split]
 
 
 @pytest.mark.parametrize("split", ["eval_seen", "eval_unseen"])
-def test_real_games_match_the_untouched_engine(split, alfworld_real_dir, real_untouched, fresh_caches):
+def test_real_games_match_the_untouched_engine(split, alfworld_real_dir, fresh_caches):
+    plain = _real_untouched(alfworld_real_dir, split)
     env = ALFWorldEnv(split=split, data_dir=alfworld_real_dir, speedups=True)
     assert env.task_count == 6
-    plain = real_untouched[split]
     fast = [play_episode(env, tr.game_index, tr.episode, **REAL_KW) for tr in plain]
     for a, b in zip(plain, fast):
         assert first_difference(a, b) is None, first_difference(a, b)
