@@ -263,8 +263,9 @@ def summary(result: dict) -> list[str]:
         out.append(f"memory: {m['iterations']} iterations x {m['tasks']} train games x {m['group_size']}: RSS "
                    f"{m['rows'][0]['rss_mb']:.0f} -> {m['rows'][-1]['rss_mb']:.0f} MB, {m['rows'][-1]['states']} "
                    f"states cached, ~{m['kb_per_state']:.0f} kB per state")
-    c0, c1 = result["conditions_start"], result["conditions_end"]
-    out.append(f"load average at start {c0['loadavg_1_5_15']}, at end {c1['loadavg_1_5_15']} on {c0['cpus']} CPUs")
+    c0, c1 = result["conditions_start"], result.get("conditions_end")
+    end = f", at end {c1['loadavg_1_5_15']}" if c1 else ""
+    out.append(f"load average at start {c0['loadavg_1_5_15']}{end} on {c0['cpus']} CPUs")
     return out
 
 

@@ -1,0 +1,46 @@
+"""docs/speed.md quotes the committed ALFWorld speed result and the caches' real settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "speed.md"
+RESULT = ROOT / "benchmarks" / "results" / "alfworld_speed.json"
+
+
+def _benchmark():
+    spec = importlib.util.spec_from_file_location("alfworld_speed", ROOT / "benchmarks" / "alfworld_speed.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_speed_doc_quotes_the_committed_result_table():
+    result = json.loads(RESULT.read_text())
+    text = DOC.read_text()
+    for line in _benchmark().summary(result):
+        assert line.rstrip() in text, f"docs/speed.md lacks the benchmark line {line!r} (re-copy the table)"
+
+
+def test_speed_doc_headline_figures_match_the_result():
+    result = json.loads(RESULT.read_text())
+    g = result["group_rollouts"]
+    text = DOC.read_text()
+    assert f"{g['step_ratio_cpu']:.1f}x" in text and f"{g['step_ratio_wall']:.1f}x" in text
+    assert f"{g['steps_compared']} steps" in text
+    if "train_iteration" in result:
+        assert f"{result['train_iteration']['iteration_ratio']:.1f}x" in text
+
+
+def test_speed_doc_states_the_cache_settings_and_defaults():
+    from proxmo_envs.alfworld import diskcache, speedups, transitions
+
+    text = DOC.read_text()
+    assert f"`{transitions.ENV_MAX_STATES}`" in text
+    assert f"{transitions.DEFAULT_MAX_STATES} states" in text
+    assert f"`{diskcache.ENV_DIR}`" in text
+    assert "~/.cache/proxmo/alfworld" in text
+    assert f"{speedups.PDDL2SAS_CACHE_SIZE} translations" in text
