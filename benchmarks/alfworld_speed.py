@@ -166,10 +166,14 @@ def train_iteration(tasks: int, group: int, max_steps: int) -> dict:
             procs[speed] = (subprocess.Popen(_train_cmd(speed, tmp / name, tasks, group, max_steps), env=env,
                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
                             tmp / name, time.perf_counter())
-        res = {}
+        res, ended = {}, {}
+        while len(ended) < len(procs):  # each arm's own end time (waiting in turn would give both the last)
+            for speed, (proc, _out, _t0) in procs.items():
+                if speed not in ended and proc.poll() is not None:
+                    ended[speed] = time.perf_counter()
+            time.sleep(0.5)
         for speed, (proc, out, t0) in procs.items():
-            proc.wait()
-            res[speed] = _train_result(proc, out, time.perf_counter() - t0, speed)
+            res[speed] = _train_result(proc, out, ended[speed] - t0, speed)
     plain, fast = res[False], res[True]
     return {"tasks": tasks, "group_size": group, "max_steps": max_steps, "arms_concurrent": True,
             "untouched": plain, "fast": fast,
