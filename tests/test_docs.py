@@ -223,3 +223,15 @@ def test_the_quoted_games_table_is_what_proxmo_games_prints():
     printed = {line.rstrip() for line in proc.stdout.splitlines()}
     missing = [line for line in shown.code.splitlines() if line.rstrip() not in printed]
     assert not missing, f"{shown.where()}: lines not printed by `proxmo games`: {missing}"
+
+
+def test_the_readme_comparison_sentence_follows_the_results_file():
+    """The README's one-line summary of the comparison says what benchmarks/results/compare_methods.json says."""
+    import json
+
+    results = json.loads((REPO / "benchmarks" / "results" / "compare_methods.json").read_text())
+    readme = " ".join((REPO / "README.md").read_text().split())
+    webshop, alfworld = results["webshop"], results["alfworld"]
+    assert f"On WebShop ({len(webshop['seeds'])} seeds) every paired difference is undecided" in readme
+    assert {p["verdict"] for p in webshop["pairs"]} == {"undecided"}
+    assert alfworld.get("status") == "not finished" and "the ALFWorld comparison did not finish" in readme
