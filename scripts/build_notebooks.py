@@ -375,33 +375,31 @@ for row in top.iter_rows(named=True):
 # ---------------------------------------------------------------------------------------------------------
 TRAINING = [
     md("""
-# 03 · Training: learning curves and the method comparison
+# 03 · Training: the method comparison, and a short run of our own
 
-`benchmarks/compare_methods.py` trains the same policy with each credit method (same budget and seeds)
-and writes one training run per (method, seed): `metrics.csv` and `config.json`, as `proxmo train` does.
-This notebook reads those runs. When none are found it runs a tiny comparison itself with
-`proxmo_analysis.train` — a few iterations, so the curves are noise; re-run the benchmark for real numbers.
+`benchmarks/compare_methods.py` trains the same policy with each credit method — same budget, same seeds,
+same training tasks each iteration, one shared start per seed — and commits its result to
+`benchmarks/results/compare_methods.json`: per environment the budget, each method's held-out success and
+score with 95 % confidence intervals, and paired differences between methods with a verdict. This notebook
+reads that file (it never re-runs the benchmark), then trains a few iterations live so you can see the loop.
 """),
     code("""
-# Sizes and places. The benchmark's runs are read from COMPARE_DIR (searched for metrics.csv + config.json;
-# the PROXMO_COMPARE_DIR environment variable overrides it). When it holds none, the tiny comparison below
-# runs instead (~1-2 minutes on 2 cores).
+# Sizes and places. RESULTS is the committed comparison (the PROXMO_COMPARE_RESULTS environment variable
+# overrides it). The live run at the end is small: ~1-2 minutes on 2 cores.
 import os
 from pathlib import Path
 
 import proxmo_envs._paths
 
 REPO = proxmo_envs._paths.data_root().parent
-COMPARE_DIR = Path(os.environ.get("PROXMO_COMPARE_DIR", REPO / "runs" / "compare_methods"))
+RESULTS = Path(os.environ.get("PROXMO_COMPARE_RESULTS", REPO / "benchmarks" / "results" / "compare_methods.json"))
 
-ENV_ID = "proxmo/WebShop-v0"
-METHODS = ["grpo", "gigpo_wo_std", "proxmo"]
-SEEDS = [0]
-ITERATIONS = 2
-TASKS = 2            # training tasks per iteration
+ENV_ID = "proxmo/WebShop-v0"   # the live run
+METHODS = ["grpo", "proxmo"]
+ITERATIONS = 4
+TASKS = 4            # training tasks per iteration
 GROUP_SIZE = 4       # N
-EVAL_TASKS = 2       # held-out tasks per evaluation
-ENV_KWARGS = {"max_steps": 10}
+EVAL_TASKS = 20      # held-out tasks per evaluation
 OUT = "runs/notebook-03"
 """),
     code("""
@@ -409,105 +407,109 @@ OUT = "runs/notebook-03"
 import json
 import shutil
 
+import matplotlib.pyplot as plt
+import numpy as np
 import polars as pl
 
 from proxmo_analysis import plots
 
-runs = plots.find_training_runs(COMPARE_DIR)
-print(f"{len(runs)} benchmark runs found under {COMPARE_DIR}")
-"""),
-    code("""
-if not runs:
-    from proxmo_analysis.train import TrainConfig, train
-
-    shutil.rmtree(OUT, ignore_errors=True)
-    for method in METHODS:
-        for seed in SEEDS:
-            config = TrainConfig(env_id=ENV_ID, method=method, iterations=ITERATIONS, tasks=TASKS,
-                                 group_size=GROUP_SIZE, eval_every=ITERATIONS, eval_tasks=EVAL_TASKS, seed=seed,
-                                 env_kwargs=ENV_KWARGS, policy_config={"encoder": "hashed"},
-                                 out=f"{OUT}/{method}-s{seed}")
-            train(config)
-    runs = plots.find_training_runs(OUT)
-print("\\n".join(str(r) for r in runs))
+if not RESULTS.is_file():
+    raise FileNotFoundError(f"{RESULTS} is missing: it is written by `python benchmarks/compare_methods.py` "
+                            "and committed with the repository")
+results = json.loads(RESULTS.read_text())
+envs = {name: body for name, body in results.items() if isinstance(body, dict) and "methods" in body}
+for name, body in results.items():
+    if isinstance(body, dict) and "methods" not in body:
+        print(f"{name}: no table ({json.dumps(body)})")  # e.g. a comparison that has not finished
+if not envs:
+    raise ValueError(f"{RESULTS}: no environment with a 'methods' table")
+print(f"{RESULTS.name}: {', '.join(envs)}")
 """),
     md("""
-## All runs in one table
+## The budget
 
-Each `metrics.csv` has one row per iteration (row 0: the untrained policy's held-out evaluation);
-`config.json` says which method, seed and environment produced it.
+What each environment's comparison ran: seeds, training reward, training episodes per run, held-out tasks,
+and the shared start every method of a seed branched from.
 """),
     code("""
-metrics = plots.read_training_runs(*runs)
-metrics.select("env_id", "method", "seed", "iteration", "train_success", "eval_success", "eval_score", "iteration_s")
+budget_keys = ("seeds", "reward", "episodes_per_run", "eval_tasks", "start")
+pl.DataFrame([{"env": env, **{k: json.dumps(body[k]) if isinstance(body.get(k), (dict, list)) else body.get(k)
+                              for k in budget_keys}} for env, body in envs.items()])
 """),
     md("""
-## Learning curves
+## Held-out success and score per method
 
-Mean over seeds (± std band when there are several) of held-out (greedy) success and of the training
-rollouts' success.
+Mean over seeds with a 95 % confidence interval.
 """),
     code("""
-for env_id in metrics["env_id"].unique(maintain_order=True):
-    display(plots.learning_curve_figure(metrics.filter(pl.col("env_id") == env_id),
-                                        ("eval_success", "eval_score", "train_success"), title=f"{env_id}: learning curves"))
-"""),
-    md("""
-## The comparison table
+def ci(v):
+    return (float(v[0]), float(v[1])) if v is not None else (float("nan"), float("nan"))
 
-Final held-out success and score per method (mean ± population std over seeds, as the benchmark reports),
-and the time per iteration, whole and its credit-scoring part (where the methods differ), with their ratios
-to GRPO's. The whole iteration is dominated by rollouts and the update, and is noisy on a shared machine.
-"""),
-    code("""
-final = (metrics.filter(pl.col("eval_success").is_not_null())
-                .sort("iteration").group_by("run", maintain_order=True).last())
-per_iter = (metrics.filter(pl.col("iteration") > 0).group_by("run")
-                   .agg(pl.col("iteration_s").mean().alias("s_per_iteration"),
-                        pl.col("score_s").mean().alias("scoring_s_per_iteration")))
-final = final.join(per_iter, on="run", how="left")
-table = (final.group_by("env_id", "method", maintain_order=True)
-              .agg(pl.len().alias("seeds"),
-                   pl.col("eval_success").mean().alias("success"), pl.col("eval_success").std(ddof=0).alias("success_std"),
-                   pl.col("eval_score").mean().alias("score"), pl.col("eval_score").std(ddof=0).alias("score_std"),
-                   pl.col("s_per_iteration").mean(), pl.col("scoring_s_per_iteration").mean()))
-grpo_time = table.filter(pl.col("method") == "grpo").select(
-    "env_id", pl.col("s_per_iteration").alias("_grpo"), pl.col("scoring_s_per_iteration").alias("_grpo_scoring"))
-table = table.join(grpo_time, on="env_id", how="left").with_columns(
-    (pl.col("s_per_iteration") / pl.col("_grpo")).alias("time / grpo"),
-    (pl.col("scoring_s_per_iteration") / pl.col("_grpo_scoring")).alias("scoring time / grpo"),
-).drop("_grpo", "_grpo_scoring")
+
+rows = []
+for env, body in envs.items():
+    for method, m in body["methods"].items():
+        (s_lo, s_hi), (c_lo, c_hi) = ci(m.get("success_ci")), ci(m.get("score_ci"))
+        rows.append({"env": env, "method": method, "success": m.get("success_mean"), "success_lo": s_lo,
+                     "success_hi": s_hi, "score": m.get("score_mean"), "score_lo": c_lo, "score_hi": c_hi})
+table = pl.DataFrame(rows)
 table
 """),
     code("""
-plots.comparison_bar_figure(final, ("eval_success", "eval_score"), hue="env_id" if final["env_id"].n_unique() > 1 else None,
-                            title="Final held-out success and score per method")
+fig, axes = plt.subplots(1, len(envs), figsize=(6.0 * len(envs), 4.0), squeeze=False, layout="constrained")
+for ax, (env, part) in zip(axes[0], table.group_by("env", maintain_order=True)):
+    env = env[0]
+    xs = np.arange(part.height)
+    mean = part["success"].to_numpy().astype(float)
+    err = np.vstack([mean - part["success_lo"].to_numpy(), part["success_hi"].to_numpy() - mean])
+    ax.bar(xs, mean, yerr=np.abs(err), capsize=4, color=[f"C{k % 10}" for k in range(part.height)])
+    ax.set_xticks(xs, part["method"].to_list(), rotation=20, ha="right")
+    ax.set_ylabel("held-out success")
+    ax.set_title(f"{env}: held-out success (95 % CI)")
+    ax.grid(alpha=0.3, axis="y")
+plt.show()
 """),
-]
-
-TRAINING += [
     md("""
-## The benchmark's own tables
+## Paired differences
 
-`benchmarks/compare_methods.py` also writes `summary.csv` (per method: mean and std of held-out success and
-score, of the untrained policy's success, and of the time per iteration split into rollout / scoring /
-update) and `runs.csv` (one row per run, with ALFWorld's success per task type). Shown when present.
+Each pair of methods compared on the same seeds and the same evaluation tasks: the difference in held-out
+success with its 95 % confidence interval, and the verdict — a difference is only *supported* (or
+*contradicted*) when its interval excludes zero; otherwise it is *undecided*.
 """),
     code("""
-summary_csv, runs_csv = COMPARE_DIR / "summary.csv", COMPARE_DIR / "runs.csv"
-if summary_csv.is_file():
-    display(pl.read_csv(summary_csv).select(pl.exclude("task_types")))
-if runs_csv.is_file():
-    per_type = pl.DataFrame(
-        [{"env": r["env"], "method": r["method"], "seed": r["seed"], "task_type": t, "success": v}
-         for r in pl.read_csv(runs_csv).iter_rows(named=True) for t, v in json.loads(r["task_types"]).items()],
-        schema={"env": pl.String, "method": pl.String, "seed": pl.Int64, "task_type": pl.String, "success": pl.Float64})
-    alfworld = per_type.filter(pl.col("env").str.contains("ALFWorld"))
-    if alfworld.height:
-        display(plots.comparison_bar_figure(alfworld, "success", hue="task_type",
-                                            title="ALFWorld held-out success per task type"))
-else:
-    print(f"no {runs_csv}: run `python benchmarks/compare_methods.py` for the full tables")
+pairs = pl.DataFrame([{"env": env, "a": p["a"], "b": p["b"], "success_diff": p.get("success_diff"),
+                       "ci_lo": ci(p.get("success_diff_ci"))[0], "ci_hi": ci(p.get("success_diff_ci"))[1],
+                       "verdict": p.get("verdict")}
+                      for env, body in envs.items() for p in body.get("pairs", [])])
+pairs
+"""),
+    code("""
+for env, body in envs.items():
+    if "group_sizes" in body:
+        print(f"{env}: group sizes")
+        print(json.dumps(body["group_sizes"], indent=1))
+"""),
+    md("""
+## A short live run
+
+The same loop on a small budget: each method trains from the same untrained policy with the same seed, so
+the training tasks of each iteration are the same and only the advantages differ. A few iterations of a
+small budget say little about the methods (that is what the comparison above is for); they show the loop
+and what `proxmo train` writes.
+"""),
+    code("""
+from proxmo_analysis.train import TrainConfig, train
+
+shutil.rmtree(OUT, ignore_errors=True)
+for method in METHODS:
+    train(TrainConfig(env_id=ENV_ID, method=method, iterations=ITERATIONS, tasks=TASKS, group_size=GROUP_SIZE,
+                      eval_every=ITERATIONS, eval_tasks=EVAL_TASKS, seed=0, policy_config={"encoder": "hashed"},
+                      out=f"{OUT}/{method}"))
+metrics = plots.read_training_runs(*plots.find_training_runs(OUT))
+metrics.select("method", "iteration", "train_success", "train_score", "eval_success", "eval_score", "iteration_s")
+"""),
+    code("""
+plots.learning_curve_figure(metrics, ("train_score", "eval_score"), title=f"{ENV_ID}: a short live run")
 """),
 ]
 

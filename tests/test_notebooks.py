@@ -27,14 +27,20 @@ def test_the_three_notebooks_exist():
     assert [p.name for p in NOTEBOOKS] == EXPECTED
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_is_committed_executed_from_the_current_source(path):
-    """A reader on the web sees outputs, and they come from the source in scripts/build_notebooks.py."""
+def _builder():
+    """scripts/build_notebooks.py as a module."""
     sys.path.insert(0, str(REPO / "scripts"))
     try:
         import build_notebooks
     finally:
         sys.path.pop(0)
+    return build_notebooks
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_committed_executed_from_the_current_source(path):
+    """A reader on the web sees outputs, and they come from the source in scripts/build_notebooks.py."""
+    build_notebooks = _builder()
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -74,7 +80,6 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    monkeypatch.setenv("PROXMO_COMPARE_DIR", str(tmp_path / "no-benchmark-runs"))
     client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError naming the cell on any error
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
@@ -119,23 +124,60 @@ def _fake_benchmark(root: Path) -> None:
     (root / "summary.csv").write_text("env,method,seeds,success_mean,success_std\nproxmo/WebShop-v0,grpo,2,0.25,0.05\n")
 
 
-@pytest.mark.timeout(300)
-def test_training_notebook_reads_the_benchmark_outputs(tmp_path, monkeypatch):
-    """With benchmark outputs present, 03_training reads them (and trains nothing)."""
+FAKE_RESULTS = {
+    "webshop": {"seeds": [0, 1, 2], "reward": "won", "episodes_per_run": 2560, "eval_tasks": 199, "start": "untrained",
+                "methods": {"grpo": {"success_mean": 0.3125, "success_ci": [0.25, 0.37], "score_mean": 0.7031,
+                                     "score_ci": [0.66, 0.74]},
+                            "proxmo": {"success_mean": 0.3717, "success_ci": [0.30, 0.44], "score_mean": 0.7523,
+                                       "score_ci": [0.71, 0.79]}},
+                "pairs": [{"a": "proxmo", "b": "grpo", "success_diff": 0.0592, "success_diff_ci": [-0.01, 0.13],
+                           "verdict": "undecided"}]},
+    "alfworld": {"seeds": [0, 1], "reward": "won", "episodes_per_run": 512, "eval_tasks": 66, "start": "warm start",
+                 "methods": {"grpo": {"success_mean": 0.1141, "success_ci": [0.09, 0.14], "score_mean": 0.1141,
+                                      "score_ci": [0.09, 0.14]}},
+                 "pairs": [], "group_sizes": {"1": 0.3621}},
+}
+
+
+def _comparison_cells(tmp_path, monkeypatch, results):
+    """Notebook 03 up to its live run, executed against a hand-made results file (None: a missing file)."""
+    import json
+
     from nbclient import NotebookClient
 
-    bench = tmp_path / "bench"
-    _fake_benchmark(bench)
-    nb = nbformat.read(REPO / "notebooks" / "03_training.ipynb", as_version=4)
-    monkeypatch.setenv("PROXMO_COMPARE_DIR", str(bench))
+    path = tmp_path / "compare_methods.json"
+    if results is not None:
+        path.write_text(json.dumps(results))
+    monkeypatch.setenv("PROXMO_COMPARE_RESULTS", str(path))
+    nb = _builder().build("03_training.ipynb")  # the current source
+    live = next(k for k, c in enumerate(nb.cells) if c.cell_type == "markdown" and "short live run" in c.source)
+    nb.cells = nb.cells[:live]
     NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+    return nb
+
+
+def _text(nb) -> str:
+    return "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) + str(o.get("data", {}).get("text/html", ""))
                      for c in nb.cells for o in c.get("outputs", []))
-    assert "8 benchmark runs found" in text
-    assert not (tmp_path / "runs").exists(), "the notebook trained although benchmark runs were present"
-    # learning curves for both envs, the final bars, the ALFWorld per-task-type bars
-    assert len(_png_sizes(nb)) == 4
-    assert "success_mean" in text  # summary.csv shown
+
+
+@pytest.mark.timeout(300)
+def test_training_notebook_shows_the_committed_comparison(tmp_path, monkeypatch):
+    """03_training reads the results file: every method's numbers, the pairs with their verdicts, the budget,
+    ALFWorld's group sizes, and one bar figure."""
+    nb = _comparison_cells(tmp_path, monkeypatch, FAKE_RESULTS)
+    text = _text(nb)
+    for needle in ("0.3717", "0.7523", "0.1141", "0.0592", "undecided", "2560", "0.3621", "warm start"):
+        assert needle in text, needle
+    assert len(_png_sizes(nb)) == 1
+
+
+@pytest.mark.timeout(300)
+def test_training_notebook_says_when_the_results_are_missing(tmp_path, monkeypatch):
+    from nbclient.exceptions import CellExecutionError
+
+    with pytest.raises(CellExecutionError, match="compare_methods.json is missing"):
+        _comparison_cells(tmp_path, monkeypatch, None)
 
 
 @pytest.mark.timeout(300)
