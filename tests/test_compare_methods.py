@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_methods.py"
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def compare_methods():
-    spec = importlib.util.spec_from_file_location("compare_methods", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["compare_methods"] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
+    yield load_benchmark("compare_methods")
     sys.modules.pop("compare_methods", None)
 
 
@@ -51,7 +45,7 @@ def test_quick_webshop_table_from_a_shared_start(compare_methods, tmp_path, caps
         assert config["reward"] == "won" and config["policy_config"] == {"history": 2}
 
     # the results JSON: schema of issue 14, a CI and a verdict for the pair, the start labelled honestly
-    report = _load("compare_report")
+    report = load_benchmark("compare_report")
     results = report.build([out], {})
     ws = results["webshop"]
     assert ws["seeds"] == [0] and ws["reward"] == "won" and ws["eval_tasks"] == 10
@@ -87,12 +81,3 @@ def test_help_lists_the_budgets(compare_methods, capsys):
     assert (f"default webshop: seeds={webshop.seeds}, iterations={webshop.iterations}, tasks={webshop.tasks}, "
             f"group_size={webshop.group_size}") in out
     assert "--quick alfworld: seeds=(0,), iterations=2" in out
-
-
-def _load(name: str):
-    path = SCRIPT.parent / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
+
+from benchmark_scripts import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "compare_methods.json"
@@ -14,11 +14,7 @@ PAIRS = [("proxmo", "grpo"), ("proxmo", "gigpo_wo_std"), ("gigpo_wo_std", "grpo"
 
 
 def _page_module():
-    spec = importlib.util.spec_from_file_location("comparison_page", ROOT / "benchmarks" / "comparison_page.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["comparison_page"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("comparison_page")
 
 
 def test_page_is_the_rendering_of_the_committed_results():

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
+
+from benchmark_scripts import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "benchmarks" / "results" / "credit_stream.json"
@@ -13,10 +14,7 @@ PAGE = ROOT / "docs" / "scale.md"
 
 
 def stream_scale():
-    spec = importlib.util.spec_from_file_location("stream_scale", ROOT / "benchmarks" / "stream_scale.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("stream_scale")
 
 
 def test_the_page_shows_the_measured_table():

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
+
+from benchmark_scripts import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "speed.md"
@@ -12,10 +13,7 @@ RESULT = ROOT / "benchmarks" / "results" / "alfworld_speed.json"
 
 
 def _benchmark():
-    spec = importlib.util.spec_from_file_location("alfworld_speed", ROOT / "benchmarks" / "alfworld_speed.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("alfworld_speed")
 
 
 def test_speed_doc_quotes_the_committed_result_table():
