@@ -18,6 +18,7 @@ The rules, which every page follows (README.md says them in its "Contributing to
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -235,3 +236,17 @@ def test_the_readme_comparison_sentence_follows_the_results_file():
     assert f"On WebShop ({len(webshop['seeds'])} seeds) every paired difference is undecided" in readme
     assert {p["verdict"] for p in webshop["pairs"]} == {"undecided"}
     assert alfworld.get("status") == "not finished" and "the ALFWorld comparison did not finish" in readme
+
+
+def test_quoted_results_are_the_committed_figures():
+    """A figure quoted as ``<!-- result:FILE:PATH -->N`` is the value at PATH of benchmarks/results/FILE."""
+    quotes = [(page, m) for page in PAGES
+              for m in re.finditer(r"<!-- result:([^:]+):(.+?) -->([0-9][0-9.,]*[0-9]|[0-9])", page.read_text())]
+    assert quotes, "no page quotes a result file (the README's Speed and Scale paragraphs should)"
+    for page, m in quotes:
+        file, path, shown = m.groups()
+        value = json.loads((REPO / "benchmarks" / "results" / file).read_text())
+        for key in path.split("/"):
+            value = value[int(key)] if isinstance(value, list) else value[key]
+        digits = len(shown.split(".")[1]) if "." in shown else 0
+        assert shown.replace(",", "") == f"{float(value):.{digits}f}", f"{page.name}: {file}:{path} is {value}, not {shown}"
