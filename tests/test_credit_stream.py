@@ -17,8 +17,7 @@ from proxmo_analysis.credit.stream import score_run
 from proxmo_analysis.credit.synthetic import alfworld_like_log, write_run
 from proxmo_analysis.logs import read_log
 
-COLUMNS = ["return_to_go", "adv_episode", "adv_step", "advantage"]
-KEY = ["episode_id", "step"]
+from credit_checks import KEY, same_numbers
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +26,6 @@ def run_dir(tmp_path_factory):
     # interleave trajectories so every task group is split over several part files
     df = df.sample(fraction=1.0, shuffle=True, seed=2).sort("episode_id", "step").sort("rollout_index", maintain_order=True)
     return write_run(df, tmp_path_factory.mktemp("credit") / "run", rows_per_part=700)
-
-
-def same_numbers(a: pl.DataFrame, b: pl.DataFrame) -> None:
-    a, b = a.sort(KEY), b.sort(KEY)
-    assert a.height == b.height
-    for c in COLUMNS:
-        np.testing.assert_array_equal(a[c].to_numpy(), b[c].to_numpy(), err_msg=c)
 
 
 @pytest.mark.parametrize("method, kw", [("proxmo", {}), ("proxmo", {"variant": "reference"}),

@@ -10,8 +10,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
@@ -22,21 +20,13 @@ from proxmo_analysis.credit.synthetic import alfworld_like_log, write_run
 from proxmo_analysis.logs import read_log
 from proxmo_envs.trajlog.commit import SCORING_NAME
 
-COLUMNS = ["return_to_go", "adv_episode", "adv_step", "advantage"]
-KEY = ["episode_id", "step"]
+from credit_checks import same_numbers
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     df = alfworld_like_log(12_000, iterations=2, seed=4)
     return write_run(df, tmp_path_factory.mktemp("commit") / "run", rows_per_part=1000)
-
-
-def same_numbers(a: pl.DataFrame, b: pl.DataFrame) -> None:
-    a, b = a.sort(KEY), b.sort(KEY)
-    assert a.height == b.height
-    for c in COLUMNS:
-        np.testing.assert_array_equal(a[c].to_numpy(), b[c].to_numpy(), err_msg=c)
 
 
 def killed_scoring(run_dir, out) -> int:
