@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import gymnasium as gym
 import numpy as np
@@ -129,12 +128,11 @@ def test_make_vec(mode):
 
 
 def test_second_env_shares_data_and_is_cheap():
+    # Cheap because shared: the second env reuses the first one's catalogue and index objects (the
+    # benchmark reports the time, ~1 ms; tests do not assert timings).
     a = make().unwrapped
-    t0 = time.perf_counter()
     b = make().unwrapped
-    elapsed = time.perf_counter() - t0
     assert a._tasks is b._tasks and a._tasks.catalog.index is b._tasks.catalog.index
-    assert elapsed < 1.0  # a generous bound; the benchmark reports the real figure (~1 ms)
 
 
 def test_index_cache_written_only_when_env_built(tmp_path):
