@@ -125,6 +125,7 @@ TRAIN = [*TRAIN_BASE, *(a for kv in ("encoder=hashed", "hashed_dim=8", "hashed_b
     (["--tasks", "99999"], "tasks=99999 is more than the"),
     (["--eval-tasks", "99999"], "eval_tasks=99999 is more than the"),
     (["--env-kwargs", "split=tset"], "env_kwargs split='tset': set train_split / eval_split"),
+    (["--env-kwargs", "nonsense=1"], "env proxmo/WebShop-v0 has no setting 'nonsense'"),
     (["--policy-config", "hidden=0"], "scorer hidden must be >= 1, got 0"),
     (["--max-steps", "0"], "max_steps must be >= 1, got 0"),
 ])
@@ -170,13 +171,17 @@ def test_an_unencodable_action_fails_its_episode_not_the_rollout(tmp_path, capsy
     assert read_log(out)["episode_id"].n_unique() == 5
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"seed": "abc"}, "seed (the data seed) must be an int >= 0, got 'abc'"),
-    ({"seed": -1}, "seed (the data seed) must be an int >= 0, got -1"),
+@pytest.mark.parametrize("env, kwargs, message", [
+    ("WebShop", {"seed": "abc"}, "seed (the data seed) must be an int >= 0, got 'abc'"),
+    ("WebShop", {"seed": -1}, "seed (the data seed) must be an int >= 0, got -1"),
+    ("WebShop", {"catalog": 5}, "catalog must be 'embedded' or a folder path, got int"),
+    ("WebShop", {"nonsense": 1}, "env proxmo/WebShop-v0 has no setting 'nonsense'; its settings are catalog, goals"),
+    ("ALFWorld", {"games": 5}, "env proxmo/ALFWorld-v0 has no setting 'games'; its settings are split, data_dir"),
+    ("ALFWorld", {"speedups": "false"}, "speedups must be True or False, got 'false'"),
 ])
-def test_webshop_bad_data_seed(tmp_path, capsys, kwargs, message):
+def test_bad_env_settings(tmp_path, capsys, env, kwargs, message):
     out = tmp_path / "run"
-    args = ["rollout", "--env", "proxmo/WebShop-v0", "--tasks", "1", "--group-size", "1", "--out", str(out),
+    args = ["rollout", "--env", f"proxmo/{env}-v0", "--tasks", "1", "--group-size", "1", "--out", str(out),
             "--no-progress", "--env-kwargs", json.dumps(kwargs)]
     assert main(args) == 2
     assert message in one_line(capsys)

@@ -45,11 +45,9 @@ def training_pool(config: TrainConfig, task_count: int) -> list[int]:
 
 
 def task_count(env_id: str, kwargs: dict[str, Any]) -> int:
-    import gymnasium as gym
+    from proxmo_envs.making import make_checked
 
-    import proxmo_envs  # noqa: F401  (registers the ids)
-
-    env = gym.make(env_id, **kwargs)
+    env = make_checked(env_id, kwargs)
     try:
         count = getattr(env.unwrapped, "task_count", None)
     finally:

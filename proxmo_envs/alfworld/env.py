@@ -60,6 +60,8 @@ class ALFWorldEnv(gym.Env[str, str]):
             raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
+        if not isinstance(speedups, bool):  # "false" from a config file must not switch speedups on
+            raise ValueError(f"speedups must be True or False, got {speedups!r}")
         engine.modules()  # one clear ImportError when the engine is missing
         if speedups:
             from proxmo_envs.alfworld import speedups as _speedups

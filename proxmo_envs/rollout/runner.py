@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import gymnasium as gym
 
+from proxmo_envs.making import make_checked
 from proxmo_envs.trajlog.fs import RunLike, RunLocation, resolve_location
 from proxmo_envs.trajlog.manifest import Manifest, now_utc
 from proxmo_envs.trajlog.schema import MANIFEST_NAME, PART_GLOB
@@ -260,10 +261,7 @@ def _probe_env(env_id: str, env_kwargs: dict[str, Any]) -> EnvProbe:
     """Step 2: make the env once (unknown ids and non-proxmo envs fail here, before the folder exists)."""
     import proxmo_envs  # noqa: F401  (registers the ids)
 
-    try:
-        probe = gym.make(env_id, **env_kwargs)
-    except gym.error.Error as err:  # unknown id, namespace or version: one clear line, not a traceback
-        raise ValueError(f"env {env_id!r}: {err}") from None
+    probe = make_checked(env_id, env_kwargs)
     try:
         task_ids = getattr(probe.unwrapped, "task_ids", None)
         if task_ids is None:

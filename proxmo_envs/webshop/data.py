@@ -83,7 +83,9 @@ def resolve_catalog(catalog: str | Path) -> Path:
     if isinstance(catalog, str) and catalog == EMBEDDED:
         return data_root() / "webshop"
     if not isinstance(catalog, (str, Path)):
-        raise TypeError(f"catalog must be 'embedded' or a folder path, got {type(catalog).__name__}")
+        # A ValueError (like every other bad setting): the CLI prints it as one line, and Gymnasium does not
+        # re-wrap it as it does a TypeError raised inside an env constructor.
+        raise ValueError(f"catalog must be 'embedded' or a folder path, got {type(catalog).__name__}")
     return Path(catalog).expanduser().resolve()
 
 
