@@ -71,3 +71,41 @@ def test_minari_export_reads_back_and_round_trips(tmp_path, capsys, mixed_alfwor
     assert main(["import", "minari", str(dest), "--out", str(tmp_path / "back")]) == 0
     assert _rows(tmp_path / "back").equals(rows)
     capsys.readouterr()
+
+
+def test_force_replaces_an_earlier_export_only(tmp_path, capsys, mixed_webshop_run, mixed_alfworld_run):
+    """``--force`` swaps in the new export once it is complete; it never deletes what is not an export."""
+    pytest = __import__("pytest")
+    pytest.importorskip("datasets")
+    dest = tmp_path / "steps.jsonl"
+    assert main(["export", "jsonl", str(mixed_webshop_run), "--out", str(dest)]) == 0
+    assert main(["export", "jsonl", str(mixed_alfworld_run), "--out", str(dest), "--force"]) == 0
+    assert len(dest.read_text().splitlines()) == _rows(mixed_alfworld_run).height
+    hf = tmp_path / "hf"
+    assert main(["export", "hf", str(mixed_webshop_run), "--out", str(hf)]) == 0
+    assert main(["export", "hf", str(mixed_alfworld_run), "--out", str(hf), "--force"]) == 0
+    assert main(["import", "hf", str(hf), "--out", str(tmp_path / "back")]) == 0
+    assert _rows(tmp_path / "back").equals(_rows(mixed_alfworld_run))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["back", "hf", "steps.jsonl"]  # no .tmp-/.old- left
+    capsys.readouterr()
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "mine.txt").write_text("keep")
+    for fmt, out, message in [("hf", other, "holds files but is not a Hugging Face DatasetDict folder"),
+                              ("hf", dest, "is a file, not a Hugging Face DatasetDict folder"),
+                              ("jsonl", other, "is a folder, not a JSONL file")]:
+        assert main(["export", fmt, str(mixed_webshop_run), "--out", str(out), "--force"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    assert (other / "mine.txt").read_text() == "keep"
+
+
+def test_force_replaces_an_earlier_minari_root(tmp_path, capsys, mixed_webshop_run, mixed_alfworld_run):
+    __import__("pytest").importorskip("minari")
+    dest = tmp_path / "minari"
+    assert main(["export", "minari", str(mixed_webshop_run), "--out", str(dest)]) == 0
+    assert main(["export", "minari", str(mixed_alfworld_run), "--out", str(dest)]) == 2
+    assert "already exists; choose another --out or add --force" in capsys.readouterr().err
+    assert main(["export", "minari", str(mixed_alfworld_run), "--out", str(dest), "--force"]) == 0
+    assert main(["import", "minari", str(dest), "--out", str(tmp_path / "back")]) == 0
+    assert _rows(tmp_path / "back").equals(_rows(mixed_alfworld_run))

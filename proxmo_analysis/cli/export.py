@@ -17,13 +17,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "io extra (pip install 'proxmo[io]').")
     parser.add_argument("format", choices=sorted(EXPORTERS), help="destination format")
     parser.add_argument("run", help="run folder or Parquet file")
-    parser.add_argument("--out", required=True, help="destination (file for jsonl, folder otherwise); must not exist")
+    parser.add_argument("--out", required=True,
+                        help="destination (file for jsonl, folder otherwise); must not exist unless --force")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an earlier export of this format at --out (swapped once the new one is "
+                             "complete; anything else there is refused)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from proxmo_analysis.io import export_run
 
-    summary = export_run(args.format, args.run, args.out)
+    summary = export_run(args.format, args.run, args.out, replace=args.force)
     print(f"exported {summary['rows']} steps ({summary['episodes']} episodes) of {args.run} -> {summary['out']}")
     return 0

@@ -103,27 +103,30 @@ def import_rollouts(fmt: str, src: str | os.PathLike[str], out: str | os.PathLik
                      extra_manifest={"observation_field": field})
 
 
-def _export_hf(run, dest):
+def _export_hf(run, dest, replace=False):
     from .hf import export_hf
 
-    return export_hf(run, dest)
+    return export_hf(run, dest, replace=replace)
 
 
-def _export_minari(run, dest):
+def _export_minari(run, dest, replace=False):
     from .minari_format import export_minari
 
-    return export_minari(run, dest)
+    return export_minari(run, dest, replace=replace)
 
 
 EXPORTERS: dict[str, Callable[..., dict[str, Any]]] = {"jsonl": export_jsonl, "hf": _export_hf,
                                                        "minari": _export_minari}
 
 
-def export_run(fmt: str, run: str | os.PathLike[str], dest: str | os.PathLike[str]) -> dict[str, Any]:
-    """Export the run folder ``run`` to ``dest`` in format ``fmt`` (one of ``EXPORTERS``)."""
+def export_run(fmt: str, run: str | os.PathLike[str], dest: str | os.PathLike[str],
+               replace: bool = False) -> dict[str, Any]:
+    """Export the run folder ``run`` to ``dest`` in format ``fmt`` (one of ``EXPORTERS``). An existing
+    ``dest`` is refused unless ``replace`` and it is an earlier export of that format, which is then replaced
+    once the new export is complete."""
     if fmt not in EXPORTERS:
         raise ValueError(f"unknown export format {fmt!r}; known formats: {', '.join(sorted(EXPORTERS))}")
-    return EXPORTERS[fmt](run, dest)
+    return EXPORTERS[fmt](run, dest, replace=replace)
 
 
 __all__ = ["IMPORTERS", "EXPORTERS", "Importer", "InputError", "Episode", "register_importer", "get_importer",

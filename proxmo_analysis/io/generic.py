@@ -100,16 +100,16 @@ def _json_value(v: Any) -> Any:
     return v
 
 
-def export_jsonl(run: str | os.PathLike[str], dest: str | os.PathLike[str]) -> dict[str, Any]:
-    """Write every step row of ``run`` as one generic-JSONL line to the file ``dest`` (atomically)."""
+def export_jsonl(run: str | os.PathLike[str], dest: str | os.PathLike[str], replace: bool = False) -> dict[str, Any]:
+    """Write every step row of ``run`` as one generic-JSONL line to the file ``dest`` (atomically; an existing
+    file only with ``replace``)."""
+    from proxmo_analysis.io.destination import check_destination
     from proxmo_analysis.logs import read_log
     from proxmo_envs.trajlog.schema import REQUIRED_COLUMNS
     from proxmo_envs.trajlog.writer import atomic_write_bytes
 
+    out = check_destination(dest, replace, (), "JSONL file")
     df = read_log(run).select(list(REQUIRED_COLUMNS))
-    out = Path(dest)
-    if out.exists():
-        raise ValueError(f"{out}: already exists; choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False)
              for row in df.iter_rows(named=True)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -63,18 +64,18 @@ groups GRPO/GiGPO/ProxMO normalise over.
 """
 
 
-def export_hf(run: str | os.PathLike[str], dest: str | os.PathLike[str]) -> dict[str, Any]:
-    """Save ``run`` as a DatasetDict (split ``train``) plus ``README.md`` card in the new folder ``dest``."""
+def export_hf(run: str | os.PathLike[str], dest: str | os.PathLike[str], replace: bool = False) -> dict[str, Any]:
+    """Save ``run`` as a DatasetDict (split ``train``) plus ``README.md`` card in the new folder ``dest`` (an
+    earlier DatasetDict folder there is replaced only with ``replace``, once the new one is complete)."""
     import datasets
 
+    from proxmo_analysis.io.destination import check_destination, swap_into
     from proxmo_analysis.logs import read_log, read_run_metadata
 
     datasets.disable_progress_bars()
     from proxmo_envs.trajlog.schema import LOG_SCHEMA, REQUIRED_COLUMNS
 
-    out = Path(dest)
-    if out.exists():
-        raise ValueError(f"{out}: already exists; choose another --out")
+    out = check_destination(dest, replace, ("dataset_dict.json",), "Hugging Face DatasetDict folder")
     df = read_log(run).select(list(REQUIRED_COLUMNS))
     try:
         manifest = read_run_metadata(run)
@@ -83,11 +84,16 @@ def export_hf(run: str | os.PathLike[str], dest: str | os.PathLike[str]) -> dict
     table = df.to_arrow().cast(LOG_SCHEMA)
     dd = datasets.DatasetDict({SPLIT: datasets.Dataset(table)})
     tmp = out.with_name(f".tmp-{out.name}")
-    dd.save_to_disk(str(tmp))
-    (tmp / "README.md").write_text(_card(Path(run), manifest, sorted(df["env_id"].unique().to_list()),
-                                         df.height, df["episode_id"].n_unique(),
-                                         df["group_id"].n_unique()))
-    os.replace(tmp, out)
+    shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted export
+    try:
+        dd.save_to_disk(str(tmp))
+        (tmp / "README.md").write_text(_card(Path(run), manifest, sorted(df["env_id"].unique().to_list()),
+                                             df.height, df["episode_id"].n_unique(),
+                                             df["group_id"].n_unique()))
+        swap_into(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return {"out": str(out), "rows": df.height, "episodes": df["episode_id"].n_unique()}
 
 

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import re
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
@@ -55,17 +56,17 @@ def dataset_id_for(run: str | os.PathLike[str]) -> str:
     return f"{NAMESPACE}/{name}-v0"
 
 
-def export_minari(run: str | os.PathLike[str], dest: str | os.PathLike[str]) -> dict[str, Any]:
+def export_minari(run: str | os.PathLike[str], dest: str | os.PathLike[str], replace: bool = False) -> dict[str, Any]:
     import gymnasium as gym
     import minari
     import polars as pl
     from minari.data_collector.episode_buffer import EpisodeBuffer
 
+    from proxmo_analysis.io.destination import check_destination, swap_into
     from proxmo_analysis.logs import read_log, read_run_metadata
 
-    out = Path(dest)
-    if out.exists():
-        raise ValueError(f"{out}: already exists; choose another --out")
+    out = check_destination(dest, replace, ("*/*/data/metadata.json", "*/*/*/data/metadata.json"),
+                            "Minari dataset root")
     df = read_log(run).sort("group_id", "rollout_index", "episode_id", "step")
     buffers = []
     for k, (_, ep) in enumerate(df.group_by("episode_id", maintain_order=True)):
@@ -89,6 +90,7 @@ def export_minari(run: str | os.PathLike[str], dest: str | os.PathLike[str]) -> 
     text = gym.spaces.Text(max_length=10**7)
     dataset_id = dataset_id_for(run)
     tmp = out.with_name(f".tmp-{out.name}")
+    shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted export
     try:
         with minari_root(tmp), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # no env to recover: Minari warns about each missing env field
@@ -97,10 +99,8 @@ def export_minari(run: str | os.PathLike[str], dest: str | os.PathLike[str]) -> 
                 algorithm_name=json.dumps(policy, sort_keys=True) if policy is not None else "unknown",
                 description=f"proxmo run {Path(run).name}: env {df['env_id'][0]}, {df.height} steps",
                 data_format="arrow")
-        os.replace(tmp, out)
+        swap_into(tmp, out)
     except BaseException:
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {"out": str(out), "rows": df.height, "episodes": len(buffers), "dataset_id": dataset_id}
