@@ -103,7 +103,7 @@ def test_batches_hold_whole_groups_and_stay_small(run_dir, tmp_path):
     seen = set()
     for part in parts:
         frame = pl.read_parquet(part)
-        assert frame.height <= max(500, largest)
+        assert frame.height <= max(1.5 * 500, largest)  # stream.SEGMENT_SLACK
         groups = set(frame["group_id"].unique())
         assert not groups & seen  # every group in exactly one part
         seen |= groups

@@ -66,7 +66,7 @@ def test_killed_scoring_is_refused_then_resumed_bit_identically(run_dir, tmp_pat
     assert main(["score", str(run_dir), "--out", str(out)]) == 2
     assert "--resume" in capsys.readouterr().err
     assert main(["score", str(run_dir), "--out", str(out), "--resume", "--rows-per-batch", "300"]) == 2
-    assert "different settings (rows_per_batch, plan)" in capsys.readouterr().err
+    assert "different settings (rows_per_batch" in capsys.readouterr().err
 
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.parquet")}
     assert main(["score", str(run_dir), "--out", str(out), "--resume", "--rows-per-batch", "200"]) == 0

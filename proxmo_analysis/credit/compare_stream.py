@@ -21,7 +21,7 @@ import pyarrow as pa
 from proxmo_envs.trajlog.fs import RunLike
 
 from .dispatch import credit_columns
-from .parallel import pool
+from .parallel import pool, share_work
 from .registry import make_config, runs_in_workers, settings_per_method
 from .runs import DEFAULT_ROWS_PER_BATCH
 from .stream import fit_stats, index_run, plan_segments, read_segment, release_cache, scoring_frame
@@ -108,24 +108,19 @@ def compare_run(run: RunLike, methods: list[str], config: dict, *, workers: int 
     need_text = any(m.uses_tfidf_batch(cfg) for m, cfg in cfgs.values())
     features = sorted({getattr(cfg, "max_features", 0) for m, cfg in cfgs.values() if m.uses_tfidf_batch(cfg)})
     parallel = workers > 1 and all(runs_in_workers(m) for m, _ in cfgs.values())
-    executor = pool(workers) if parallel else None
+    executor = pool(workers - 1) if parallel else None  # this process works too (parallel.share_work)
     try:
-        index, counts = index_run(run_loc, files, shown, need_text, executor)
+        index, counts = index_run(run_loc, files, shown, need_text, executor, workers=workers)
         stats_by_features = {f: fit_stats(counts, f) for f in features}  # one fit per feature cap in use
         plan = plan_segments(index, rows_per_batch)
         tasks = list(zip(plan.segments, plan.files))
-        n_tasks = 1 if executor is None else min(len(tasks), 4 * workers)
-        chunks = [[tasks[i] for i in c] for c in np.array_split(np.arange(len(tasks)), max(n_tasks, 1)) if len(c)]
-        args = (run_loc, files, shown)
-        if executor is None:
-            parts = [_segment_summary(*args, c, methods, settings, stats_by_features) for c in chunks]
-        else:
-            futures = [executor.submit(_segment_summary, *args, c, methods, settings, stats_by_features)
-                       for c in chunks]
-            parts = [f.result() for f in futures]
+        per_call = max(1, len(tasks) // (8 * workers)) if executor is not None else max(len(tasks), 1)
+        calls = [(run_loc, files, shown, tasks[i:i + per_call], methods, settings, stats_by_features)
+                 for i in range(0, len(tasks), per_call)]
+        parts = share_work(_segment_summary, calls, executor, workers)
     finally:
         if executor:
-            executor.shutdown()
+            executor.shutdown(cancel_futures=True)
     k = len(methods)
     moments = Moments(3 * k)
     for p in parts:

@@ -7,8 +7,9 @@ groups and any number of workers give the same numbers as one process.
 from __future__ import annotations
 
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Iterable, Mapping
+import threading
+from concurrent.futures import Executor, ProcessPoolExecutor
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -36,6 +37,76 @@ def pool(workers: int) -> ProcessPoolExecutor:
     """A process pool that does not fork (polars and torch threads do not survive a fork)."""
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_worker)
+
+
+def share_work(fn: Callable[..., Any], calls: Sequence[tuple], executor: Executor | None, workers: int = 1,
+               ahead: int = 2) -> list:
+    """``[fn(*args) for args in calls]``, computed by this process and ``executor``'s ``workers - 1``
+    workers at once: the workers take calls from the front (each keeps ``ahead`` queued, so it never waits
+    for this process), this process takes them from the back, until the two meet. Results come in the
+    order of ``calls``; the first exception (this process's or a worker's) is raised once every call
+    handed out has finished, and no new call is started after it. ``executor=None``: all here, in order.
+
+    This process works instead of waiting: with ``--workers 2`` one worker is spawned, not two, so one
+    interpreter's memory is saved and the cores are not shared by three busy processes."""
+    n = len(calls)
+    if executor is None or n == 0:
+        return [fn(*args) for args in calls]
+    results: list = [None] * n
+    lock = threading.Condition()
+    state = {"front": 0, "back": n, "done": 0, "error": None}
+
+    def take(front: bool) -> int | None:
+        with lock:
+            if state["front"] >= state["back"] or state["error"] is not None:
+                return None
+            if front:
+                state["front"] += 1
+                return state["front"] - 1
+            state["back"] -= 1
+            return state["back"]
+
+    def finished(i: int, value: Any = None, error: BaseException | None = None) -> None:
+        with lock:
+            results[i] = value
+            state["done"] += 1
+            if error is not None and state["error"] is None:
+                state["error"] = error
+            lock.notify_all()
+
+    def submit_next(_: Any = None) -> None:
+        i = take(front=True)
+        if i is None:
+            return
+        try:
+            future = executor.submit(fn, *calls[i])
+        except RuntimeError as err:  # the executor is shutting down after an error
+            finished(i, error=err)
+            return
+
+        def done(f, i=i) -> None:
+            err = f.exception()
+            finished(i, None if err else f.result(), err)
+            if err is None:
+                submit_next()
+
+        future.add_done_callback(done)
+
+    for _ in range(max(1, workers - 1) * ahead):
+        submit_next()
+    while (i := take(front=False)) is not None:
+        try:
+            value = fn(*calls[i])
+        except BaseException as err:
+            finished(i, error=err)
+            break
+        finished(i, value)
+    with lock:
+        # every call handed out (front + the back ones) must have finished before returning or raising
+        lock.wait_for(lambda: state["done"] == state["front"] + (n - state["back"]))
+        if state["error"] is not None:
+            raise state["error"]
+    return results
 
 
 def pack_groups(sizes: Iterable[int], rows_per_batch: int) -> list[np.ndarray]:

@@ -327,8 +327,11 @@ def psa_step(rows: StepRows, returns: np.ndarray, cfg: ProxMOConfig,
         gram, start, width = _flat_grams(grams)
     else:
         # batch scope: the distinct states of each iteration, embedded with that iteration's statistics
-        pair, state = np.unique(rows.batch.astype(np.int64) * len(texts) + obs_code, return_inverse=True)
-        state = state.reshape(-1)
+        if rows.batch.min() == rows.batch.max():  # one iteration (a streamed segment): every text is a state
+            pair, state = int(rows.batch[0]) * len(texts) + np.arange(len(texts)), obs_code
+        else:
+            pair, state = np.unique(rows.batch.astype(np.int64) * len(texts) + obs_code, return_inverse=True)
+            state = state.reshape(-1)
         pair_batch, pair_text = pair // len(texts), pair % len(texts)
         matrices = []
         for b in np.unique(pair_batch):

@@ -41,13 +41,18 @@ def _ascii_tokens(texts: Sequence[str]) -> pl.DataFrame | None:
 
     On ASCII text, Rust's Unicode ``\w``/``\b`` and lower-casing agree exactly with Python's, so the
     tokens equal scikit-learn's; other text goes through scikit-learn itself."""
-    series = pl.Series("text", list(texts), dtype=pl.String)
+    # a polars Series is used as it is (no round trip through Python strings)
+    series = texts.cast(pl.String) if isinstance(texts, pl.Series) else pl.Series("text", list(texts), dtype=pl.String)
     if series.str.contains(r"[^\x00-\x7F]").any():
         return None
     frame = pl.DataFrame({"doc": np.arange(len(series)), "token": series.str.to_lowercase()
                           .str.extract_all(TOKEN_PATTERN)})
     # one row per token occurrence: the count matrix sums them (no string group-by, the slow part)
     return frame.explode("token").drop_nulls("token")
+
+
+def _as_list(texts: Sequence[str] | pl.Series) -> list[str]:
+    return texts.to_list() if isinstance(texts, pl.Series) else list(texts)
 
 
 def _count_matrix(tokens: pl.DataFrame, vocabulary: pl.DataFrame, n_docs: int) -> sp.csr_matrix:
@@ -60,7 +65,8 @@ def _count_matrix(tokens: pl.DataFrame, vocabulary: pl.DataFrame, n_docs: int) -
 
 
 def count_terms(texts: Sequence[str], multiplicity: np.ndarray | None = None) -> tuple[TermCounts, sp.csr_matrix]:
-    """Tokenise distinct ``texts`` once (scikit-learn's default analyser) and count terms.
+    """Tokenise distinct ``texts`` (strings, or a polars String Series) once (scikit-learn's default
+    analyser) and count terms.
 
     multiplicity: (len(texts),) how many rows carry each text (default 1). Returns the counts and the
     (len(texts), n_terms) count matrix, columns in ``terms`` order (sorted, as scikit-learn's).
@@ -81,7 +87,7 @@ def count_terms(texts: Sequence[str], multiplicity: np.ndarray | None = None) ->
 
         vectorizer = CountVectorizer(dtype=np.float64)
         try:
-            x = vectorizer.fit_transform(texts).tocsr()
+            x = vectorizer.fit_transform(_as_list(texts)).tocsr()
         except ValueError:  # no document has a token: empty vocabulary
             counts = TermCounts(np.array([], dtype=object), np.zeros(0), np.zeros(0, dtype=np.int64), int(mult.sum()))
             return counts, sp.csr_matrix((len(texts), 0))
@@ -162,7 +168,7 @@ class TfidfStats:
             return self.weigh(_count_matrix(tokens, vocab, len(texts)), norm_eps)
         from sklearn.feature_extraction.text import CountVectorizer
 
-        counts = CountVectorizer(vocabulary=self.vocabulary, dtype=np.float64).transform(texts)
+        counts = CountVectorizer(vocabulary=self.vocabulary, dtype=np.float64).transform(_as_list(texts))
         return self.weigh(counts, norm_eps)
 
 

@@ -29,9 +29,10 @@ in-process filesystem (fsspec ``memory``) needs ``workers=1``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -39,15 +40,17 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from proxmo_analysis.logs import check_part, check_same_run, located_parts
 from proxmo_envs.trajlog.commit import COMPLETE, IN_PROGRESS, SCORING_NAME, read_marker, write_marker
 from proxmo_envs.trajlog.fs import RunLike, RunLocation, resolve_location
-from proxmo_envs.trajlog.schema import CREDIT_METADATA_KEY, PART_GLOB, RUN_METADATA_KEY  # noqa: F401
+from proxmo_envs.trajlog.schema import CREDIT_METADATA_KEY, LOG_SCHEMA, PART_GLOB, RUN_METADATA_KEY  # noqa: F401
 
 from .dispatch import credit_columns, credit_metadata
 from .frame import ADDED_COLUMNS
-from .parallel import pack_groups, pool
+from .parallel import pack_groups, pool, share_work
 from .registry import Method, make_config, runs_in_workers
 from .runs import (  # noqa: F401  (re-exported: stream.fit_run_stats etc. were public here)
     DEFAULT_ROWS_PER_BATCH,
@@ -64,6 +67,9 @@ from .similarity import TermCounts, TfidfStats, count_terms, merge_counts
 #: the columns the credit methods read (whichever of them the log has)
 SCORING_COLUMNS = ("group_id", "episode_id", "step", "reward", "observation", "won", "invalid_action", "iteration")
 
+#: the log's text columns, read dictionary-encoded (``read_table``)
+TEXT_COLUMNS = [f.name for f in LOG_SCHEMA if pa.types.is_large_string(f.type)]
+
 
 # ---- pass 1: the index ---------------------------------------------------------------------------------
 
@@ -77,27 +83,70 @@ class Unit:
     row_groups: list[int]
 
 
+def read_table(location: RunLocation, path: str, columns: list[str] | None = None,
+               row_groups: list[int] | None = None) -> pa.Table:
+    """Columns of one part file (all when ``columns`` is None; only ``row_groups`` when given) with the
+    text columns dictionary-encoded as Parquet stores them: each distinct string is decoded once, its
+    rows are integer codes (``pyarrow.DictionaryArray``), and every column is one chunk."""
+    pf = location.parquet_file(path, read_dictionary=TEXT_COLUMNS)
+    if columns is not None:
+        columns = [c for c in columns if c in pf.schema_arrow.names]
+    table = (pf.read(columns=columns, use_threads=False) if row_groups is None
+             else pf.read_row_groups(row_groups, columns=columns, use_threads=False))
+    if any(col.num_chunks != 1 for col in table.columns):
+        table = table.unify_dictionaries().combine_chunks()
+    return table
+
+
+def codes_of(table: pa.Table, name: str) -> tuple[np.ndarray, pl.Series]:
+    """A text column's per-row codes (int64, (n,)) and its values (``values[codes[i]]`` is row i's text),
+    from ``read_table``'s dictionary encoding (an empty table gives empty arrays)."""
+    column = table.column(name)
+    if column.num_chunks == 0 or len(column) == 0:
+        return np.zeros(0, dtype=np.int64), pl.Series(name, [], dtype=pl.String)
+    chunk = column.chunk(0)
+    if not pa.types.is_dictionary(chunk.type):  # e.g. a string_view column: encode it here
+        chunk = pc.dictionary_encode(chunk)
+    values = pl.from_arrow(chunk.dictionary)
+    return numpy_of(chunk.indices).astype(np.int64, copy=False), values.rename(name).cast(pl.String)
+
+
+def numpy_of(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow array as numpy, through polars: pyarrow's own ``to_numpy`` imports pandas (~1 s a process)."""
+    return pl.from_arrow(array).to_numpy()
+
+
 def index_unit(unit: Unit, need_text: bool, location: RunLocation) -> dict[str, Any]:
     """Pass-1 worker: the per-file checks, then per task group its rows, per episode its group (hashes),
-    and the term counts per iteration when ``need_text``."""
+    and the term counts per iteration when ``need_text``. Works on the files' dictionary codes: every
+    distinct id and text is hashed or tokenised once per unit, never once per row."""
     first = not unit.row_groups or unit.row_groups[0] == 0  # the file's checks run once, with its first unit
-    pf = check_part(location, unit.path, unit.shown) if first else location.parquet_file(unit.path)
-    names = pf.schema_arrow.names
-    columns = ["group_id", "episode_id"] + (["iteration"] if "iteration" in names else [])
-    columns += ["observation"] * need_text
-    frame = pl.from_arrow(pf.read_row_groups(unit.row_groups, columns=columns, use_threads=False))
-    groups = frame.group_by("group_id").agg(pl.len().alias("n")).with_columns(
-        pl.lit(unit.file, dtype=pl.Int32).alias("file"))
-    pairs = frame.select(pl.col("episode_id").hash(seed=1).alias("episode"),
-                         pl.col("group_id").hash(seed=1).alias("group")).unique()
-    pairs = (pairs["episode"].to_numpy(), pairs["group"].to_numpy())
+    if first:
+        check_part(location, unit.path, unit.shown)
+    columns = ["group_id", "episode_id", "iteration"] + ["observation"] * need_text
+    table = read_table(location, unit.path, columns, unit.row_groups)
+    group, group_values = codes_of(table, "group_id")
+    episode, episode_values = codes_of(table, "episode_id")
+    rows = np.bincount(group, minlength=len(group_values))
+    present = np.flatnonzero(rows)
+    groups = pl.DataFrame({"group_id": group_values.gather(present), "n": rows[present].astype(np.int64),
+                           "file": np.full(len(present), unit.file, dtype=np.int32)})
+    # one (episode, group) pair per distinct combination, as 64-bit hashes of the two ids
+    pair = np.unique(episode * max(len(group_values), 1) + group)
+    episode_hash = episode_values.hash(seed=1).to_numpy()
+    group_hash = group_values.hash(seed=1).to_numpy()
+    pairs = (episode_hash[pair // max(len(group_values), 1)], group_hash[pair % max(len(group_values), 1)])
     counts: dict[int, TermCounts] = {}
     if need_text:
-        if "iteration" not in frame.columns:
-            frame = frame.with_columns(pl.lit(0, dtype=pl.Int64).alias("iteration"))
-        for (it,), part in frame.group_by("iteration"):
-            texts = part.group_by("observation").len()
-            counts[int(it)] = count_terms(texts["observation"].to_list(), texts["len"].to_numpy())[0]
+        text, texts = codes_of(table, "observation")
+        iteration = (numpy_of(table.column("iteration")) if "iteration" in table.column_names
+                     else np.zeros(len(text), dtype=np.int64))
+        its = np.unique(iteration)
+        for it in its:
+            sel = text if len(its) == 1 else text[iteration == it]
+            mult = np.bincount(sel, minlength=len(texts))
+            used = np.flatnonzero(mult)
+            counts[int(it)] = count_terms(texts.gather(used), mult[used])[0]
     return {"groups": groups, "pairs": pairs, "counts": counts}
 
 
@@ -158,32 +207,69 @@ class Plan:
         return h.hexdigest()[:16]
 
 
+#: a segment may exceed ``rows_per_batch`` by this factor to keep the groups ending in one file together
+SEGMENT_SLACK = 1.5
+
+
+def pack_file_blocks(sizes: np.ndarray, last: np.ndarray, rows_per_batch: int) -> list[np.ndarray]:
+    """Segments (arrays of group numbers) of groups 0..n-1 in order, where ``last[g]`` (non-decreasing) is
+    the file holding group g's last row. The groups ending in one file form a *block*; consecutive blocks
+    share a segment while it stays within ``rows_per_batch`` rows; a block is kept whole up to
+    ``SEGMENT_SLACK * rows_per_batch`` rows, and a larger one is cut into about equal segments of at most
+    ``rows_per_batch`` rows (a group larger than that gets a segment of its own). So a run whose groups
+    lie within its files gives about one segment per file, and a segment reads each file it needs whole."""
+    n = len(sizes)
+    if n == 0:
+        return []
+    cut = np.flatnonzero(np.diff(last)) + 1
+    starts = np.concatenate([[0], cut])
+    ends = np.concatenate([cut, [n]])
+    block_rows = np.add.reduceat(np.asarray(sizes, dtype=np.int64), starts)
+    segments: list[np.ndarray] = []
+    current: list[int] = []
+    rows = 0
+    for lo, hi, b in zip(starts, ends, block_rows):
+        if current and rows + b > rows_per_batch:
+            segments.append(np.arange(current[0], current[1]))
+            current, rows = [], 0
+        if b > SEGMENT_SLACK * rows_per_batch:
+            pieces = -(-int(b) // rows_per_batch)
+            for piece in pack_groups(sizes[lo:hi], -(-int(b) // pieces)):
+                segments.append(piece + lo)
+            continue
+        current = [current[0] if current else lo, hi]
+        rows += int(b)
+    if current:
+        segments.append(np.arange(current[0], current[1]))
+    return segments
+
+
 def plan_segments(groups: pl.DataFrame, rows_per_batch: int) -> Plan:
     """Segments of whole task groups from the index rows (group_id, n, file): groups in order of the
-    file holding their last row (then their first file, then id), packed into ``rows_per_batch``."""
+    file holding their last row (then their first file, then id), packed by ``pack_file_blocks``."""
     per_group = groups.group_by("group_id").agg(pl.col("n").sum(), pl.col("file").max().alias("last"),
                                                 pl.col("file").min().alias("first")).sort("last", "first",
                                                                                           "group_id")
-    batches = pack_groups(per_group["n"].to_list(), rows_per_batch)
+    batches = pack_file_blocks(per_group["n"].to_numpy(), per_group["last"].to_numpy(), rows_per_batch)
     segment = np.zeros(per_group.height, dtype=np.int64)
     for k, b in enumerate(batches):
         segment[b] = k
     assigned = per_group.select("group_id").with_columns(pl.Series("segment", segment))
     files = (groups.join(assigned, on="group_id").group_by("segment")
              .agg(pl.col("file").unique().sort()).sort("segment"))
-    names = per_group["group_id"].to_list()
-    return Plan(segments=[[names[g] for g in b] for b in batches], files=files["file"].to_list(),
+    names = per_group["group_id"]
+    return Plan(segments=[names.gather(b).to_list() for b in batches], files=files["file"].to_list(),
                 rows=int(per_group["n"].sum()), groups=per_group.height)
 
 
 def index_run(location: RunLocation, files: list[str], shown: list[str], need_text: bool,
-              executor: Executor | None, rows_per_unit: int = DEFAULT_ROWS_PER_BATCH
+              executor: Executor | None, rows_per_unit: int = DEFAULT_ROWS_PER_BATCH, workers: int = 1
               ) -> tuple[pl.DataFrame, dict[int, TermCounts] | None]:
     """Pass 1 over all files: the (group_id, n, file) index rows and, when ``need_text``, the TF-IDF term
-    counts per iteration (``fit_stats`` turns them into statistics for a ``max_features``)."""
+    counts per iteration (``fit_stats`` turns them into statistics for a ``max_features``). The units are
+    shared by this process and ``executor``'s ``workers - 1`` workers (``parallel.share_work``)."""
     units = _units(location, files, shown, rows_per_unit)
-    args = [(u, need_text, location) for u in units]
-    results = executor.map(index_unit, *zip(*args)) if executor and args else (index_unit(*a) for a in args)
+    results = share_work(index_unit, [(u, need_text, location) for u in units], executor, workers)
     groups, episodes, group_hashes, merged = [], [], [], {}
     for r in results:
         groups.append(r["groups"])
@@ -224,50 +310,87 @@ def read_segment(location: RunLocation, files: list[str], shown: list[str], segm
                  file_indices: list[int], cache: dict[int, pa.Table], columns: list[str] | None = None
                  ) -> tuple[pa.Table, Callable[[int], str]]:
     """The rows of ``segment``'s groups (in file and row order) from the files ``file_indices`` (only
-    ``columns`` when given), and a function naming a row of the result by file and row. ``cache``: tables
-    already read (updated)."""
+    ``columns`` when given; text columns dictionary-encoded, ``read_table``), and a function naming a row
+    of the result by file and row. ``cache``: tables already read (updated). A file whose rows all belong
+    to the segment is used as it is (the usual case: ``pack_file_blocks``)."""
     wanted = pl.Series("g", segment, dtype=pl.String).implode()
     pieces, origin = [], []
     for k in file_indices:
         if k not in cache:
-            pf = location.parquet_file(files[k])
-            names = [c for c in columns if c in pf.schema_arrow.names] if columns is not None else None
-            cache[k] = pf.read(columns=names, use_threads=False)
+            cache[k] = read_table(location, files[k], columns)
         table = cache[k]
-        mask = pl.from_arrow(table.column("group_id")).is_in(wanted)
-        rows = np.flatnonzero(mask.to_numpy())
+        codes, values = codes_of(table, "group_id")
+        mask = values.is_in(wanted).to_numpy()[codes]
+        if mask.all():
+            pieces.append(table)
+            origin.append((k, None))
+            continue
+        rows = np.flatnonzero(mask)
         if len(rows):
             contiguous = rows[-1] - rows[0] + 1 == len(rows)
             pieces.append(table.slice(int(rows[0]), len(rows)) if contiguous else table.take(pa.array(rows)))
             origin.append((k, rows))
     table = pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
-    starts = np.cumsum([0] + [len(r) for _, r in origin])
+    starts = np.cumsum([0] + [len(p) for p in pieces])
 
     def locate(i: int) -> str:
         p = int(np.searchsorted(starts, i, side="right")) - 1
         k, rows = origin[p]
-        return f"row {int(rows[i - starts[p]])} of {shown[k]}"
+        return f"row {int(i - starts[p] if rows is None else rows[i - starts[p]])} of {shown[k]}"
 
     return table, locate
 
 
+def decoded(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column with dictionary-encoded chunks decoded to plain values."""
+    if not pa.types.is_dictionary(column.type):
+        return column
+    return pa.chunked_array([c.dictionary_decode() for c in column.chunks], type=column.type.value_type)
+
+
 def scoring_frame(table: pa.Table) -> pl.DataFrame:
     """The columns the credit methods read, as polars (the other columns are never converted)."""
-    return pl.from_arrow(table.select([c for c in SCORING_COLUMNS if c in table.column_names]))
+    names = [c for c in SCORING_COLUMNS if c in table.column_names]
+    return pl.from_arrow(pa.table([decoded(table.column(c)) for c in names], names=names))
 
 
-def score_segment(job: Job, segment: list[str], files: list[int], name: str, cache: dict[int, pa.Table]) -> int:
-    """Read the rows of ``segment``'s groups from ``files`` (``cache``: tables already read, updated),
-    score them and write part ``name`` of the output atomically; returns its row count."""
+def encoded_schema(schema: pa.Schema) -> bytes:
+    """The ``ARROW:schema`` value pyarrow stores in a Parquet footer (base64 of the IPC schema): what a
+    reader's column types come from."""
+    return base64.b64encode(schema.serialize().to_pybytes())
+
+
+def write_part(out: RunLocation, name: str, table: pa.Table, schema: pa.Schema) -> None:
+    """Write ``table`` as part ``name`` of ``out`` (atomically) so it reads back with ``schema``'s types
+    and metadata. Dictionary-encoded text columns are written as they are (no re-hashing of the strings)
+    and ``schema`` is stored as the Arrow schema, so readers see the log's plain ``large_string`` columns."""
+    physical = pa.schema([pa.field(f.name, table.schema.field(f.name).type, f.nullable)
+                          if pa.types.is_dictionary(table.schema.field(f.name).type) else f for f in schema])
+    table = table.select(schema.names).cast(physical)
+
+    def fill(fh) -> None:
+        # no dictionary for the float credit columns: nearly every value is distinct, so pyarrow would build a
+        # dictionary per column only to fall back to plain encoding (a third of the write time)
+        plain = [n for n in schema.names if n not in ADDED_COLUMNS]
+        writer = pq.ParquetWriter(fh, physical, compression="zstd", store_schema=False, use_dictionary=plain)
+        writer.write_table(table)
+        writer.add_key_value_metadata({**(schema.metadata or {}), b"ARROW:schema": encoded_schema(schema)})
+        writer.close()
+
+    out.write_file(name, fill)
+
+
+def score_segment(job: Job, segment: list[str], files: list[int], name: str, cache: dict[int, pa.Table]
+                  ) -> tuple[pa.Table, pa.Schema]:
+    """Read the rows of ``segment``'s groups from ``files`` (``cache``: tables already read, updated) and
+    score them; returns the scored table and the schema part ``name`` is written with (``write_part``)."""
     table, locate = read_segment(job.location, job.files, job.shown, segment, files, cache)
     credit = credit_columns(scoring_frame(table), job.method, job.cfg, job.stats, where=job.where, locate=locate)
     for c in ADDED_COLUMNS:
         if c in table.column_names:
             table = table.drop_columns([c])
         table = table.append_column(c, pa.array(credit[c], type=pa.float32()))
-    table = table.cast(output_schema(table, job.template)).replace_schema_metadata(job.metadata)
-    job.out.write_table(name, table, compression="zstd")
-    return table.num_rows
+    return table, output_schema(table, job.template).with_metadata(job.metadata)
 
 
 def release_cache(cache: dict[int, pa.Table], keep: list[int]) -> None:
@@ -277,12 +400,23 @@ def release_cache(cache: dict[int, pa.Table], keep: list[int]) -> None:
 
 
 def score_segments(job: Job, tasks: list[tuple[list[str], list[int], str]]) -> list[int]:
-    """Pass-2 worker: consecutive segments in order, keeping only the files the next segment still needs."""
+    """Pass-2 worker: consecutive segments in order, keeping only the files the next segment still needs.
+    Each part is written (and fsynced) on a background thread while the next segment is scored; at most
+    one write is pending, so memory holds at most two segments."""
     cache: dict[int, pa.Table] = {}
     rows = []
-    for i, (segment, files, name) in enumerate(tasks):
-        rows.append(score_segment(job, segment, files, name, cache))
-        release_cache(cache, tasks[i + 1][1] if i + 1 < len(tasks) else [])
+    with ThreadPoolExecutor(1) as writer:
+        pending = None
+        for i, (segment, files, name) in enumerate(tasks):
+            table, schema = score_segment(job, segment, files, name, cache)
+            release_cache(cache, tasks[i + 1][1] if i + 1 < len(tasks) else [])
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(write_part, job.out, name, table, schema)
+            rows.append(table.num_rows)
+            del table
+        if pending is not None:
+            pending.result()
     return rows
 
 
@@ -368,11 +502,12 @@ def score_run(run: RunLike, out: RunLike, method: str = "proxmo", *,
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder")
 
-    # workers get the Method pickled; one that cannot travel (lambdas, a notebook's __main__) stays in-process
-    executor = pool(workers) if workers > 1 and runs_in_workers(m) else None
+    # workers get the Method pickled; one that cannot travel (lambdas, a notebook's __main__) stays in-process.
+    # This process works too (parallel.share_work), so ``workers`` processes take ``workers - 1`` spawned ones.
+    executor = pool(workers - 1) if workers > 1 and runs_in_workers(m) else None
     created, folder, committed, opened = False, None, False, False
     try:
-        index, counts = index_run(run_loc, files, shown, m.uses_tfidf_batch(cfg), executor)
+        index, counts = index_run(run_loc, files, shown, m.uses_tfidf_batch(cfg), executor, workers=workers)
         stats = fit_stats(counts, getattr(cfg, "max_features", 0))
         plan = plan_segments(index, rows_per_batch)
         source = str(Path(run_loc.path).resolve()) if run_loc.is_local else str(run_loc)  # any cwd can resume
@@ -387,15 +522,10 @@ def score_run(run: RunLike, out: RunLike, method: str = "proxmo", *,
         job = Job(m, cfg, stats, run_loc, files, shown, out, metadata, template.remove_metadata(), str(run_loc))
         tasks = [(seg, fs, f"part-{k:05d}.parquet") for k, (seg, fs) in enumerate(zip(plan.segments, plan.files))
                  if f"part-{k:05d}.parquet" not in done]
-        # consecutive segments per task (a file shared by neighbours is read once); several tasks per worker
-        n_tasks = 1 if executor is None else min(len(tasks), 4 * workers)
-        chunks = [c for c in np.array_split(np.arange(len(tasks)), max(n_tasks, 1)) if len(c)]
-        if executor is None:
-            for c in chunks:
-                score_segments(job, [tasks[i] for i in c])
-        else:
-            for f in [executor.submit(score_segments, job, [tasks[i] for i in c]) for c in chunks]:
-                f.result()
+        # consecutive segments per call (a file shared by neighbours is read once), several calls per process
+        per_call = max(1, len(tasks) // (8 * workers)) if executor is not None else max(len(tasks), 1)
+        calls = [(job, tasks[i:i + per_call]) for i in range(0, len(tasks), per_call)]
+        share_work(score_segments, calls, executor, workers)
         copy_run_files(folder, out)
         write_marker(out, COMPLETE, info)
         committed = True

@@ -182,13 +182,18 @@ class RunLocation:
     def write_table(self, name: str, table: pa.Table, **parquet_options: Any) -> str:
         """Write ``table`` as the Parquet file ``name`` (temporary name, fsync on local disks, then
         rename / move); returns its path. ``parquet_options`` go to ``pyarrow.parquet.write_table``."""
+        return self.write_file(name, lambda fh: pq.write_table(table, fh, **parquet_options))
+
+    def write_file(self, name: str, fill: Callable[[Any], Any]) -> str:
+        """Write the file ``name`` as ``fill(fh)`` writes it into a binary stream (temporary name, fsync on
+        local disks, then rename / move), so readers never see a torn file; returns its path."""
         final = self.join(name)
         tmp = self._tmp_path(name, unique=False)
         if self.is_local:
-            local_atomic_write(tmp, final, lambda fh: pq.write_table(table, fh, **parquet_options))
+            local_atomic_write(tmp, final, fill)
             return final
         with self.filesystem.open_output_stream(tmp) as fh:  # type: ignore[union-attr]
-            pq.write_table(table, fh, **parquet_options)
+            fill(fh)
         self.filesystem.move(tmp, final)  # type: ignore[union-attr]
         return final
 
@@ -242,11 +247,13 @@ class RunLocation:
     def read_text(self, name: str) -> str:
         return self.read_bytes(name).decode()
 
-    def parquet_file(self, path: str) -> pq.ParquetFile:
-        """``pyarrow.parquet.ParquetFile`` of ``path`` (a path from ``glob`` or ``join``)."""
+    def parquet_file(self, path: str, read_dictionary: Sequence[str] | None = None) -> pq.ParquetFile:
+        """``pyarrow.parquet.ParquetFile`` of ``path`` (a path from ``glob`` or ``join``); the columns named
+        in ``read_dictionary`` are read dictionary-encoded (``pyarrow.parquet.ParquetFile``)."""
         if self.is_local:
-            return pq.ParquetFile(path)
-        return pq.ParquetFile(self.filesystem.open_input_file(path))  # type: ignore[union-attr]
+            return pq.ParquetFile(path, read_dictionary=read_dictionary)
+        return pq.ParquetFile(self.filesystem.open_input_file(path),  # type: ignore[union-attr]
+                              read_dictionary=read_dictionary)
 
     def read_parquet(self, path: str, columns: Sequence[str] | None = None):
         """One Parquet file as a ``polars.DataFrame`` (only ``columns`` when given)."""
