@@ -12,7 +12,10 @@ run and each in a fresh child process:
   the computation);
 - ``read all columns``: pyarrow reading every column, part by part (the floor of writing a scored copy,
   which carries every column);
-- ``score, W worker(s)``: ``proxmo score RUN --method proxmo`` (paper variant) with ``--workers W``.
+- ``score, W worker(s)``: ``proxmo score RUN --method proxmo`` (paper variant) with ``--workers W``
+  (``W`` processes: this one and ``W - 1`` spawned workers);
+- ``compare grpo,gigpo,proxmo, W workers``: ``proxmo compare RUN --methods grpo,gigpo,proxmo`` with the
+  largest ``W`` of ``--workers`` (several methods over one log, streamed the same way).
 
 Wall time includes the interpreter start. Memory: ``peak RSS`` is the largest single process (``ru_maxrss``
 of the children), ``sum RSS`` the largest sum over the process tree, sampled every 20 ms (workers
@@ -51,6 +54,7 @@ for f in sorted(Path(sys.argv[1]).glob("part-*.parquet")):
 print(n)
 """
 SCORE = "import sys; from proxmo_analysis.cli import main; sys.exit(main(sys.argv[1:]))"
+COMPARED = "grpo,gigpo,proxmo"
 
 
 def load() -> list[float]:
@@ -129,6 +133,9 @@ def measure_size(n: int, data_dir: Path, workers: list[int]) -> dict:
         shutil.rmtree(out, ignore_errors=True)
         arms[f"score, {w} worker{'s' * (w > 1)}"] = [sys.executable, "-c", SCORE, "score", str(run), "--method",
                                                       "proxmo", "--out", str(out), "--workers", str(w)]
+    w = max(workers)
+    arms[f"compare {COMPARED}, {w} worker{'s' * (w > 1)}"] = [sys.executable, "-c", SCORE, "compare", str(run),
+                                                              "--methods", COMPARED, "--workers", str(w)]
     for name, argv in arms.items():
         r = run_child(argv)
         row["arms"][name] = r

@@ -341,17 +341,24 @@ def read_segment(location: RunLocation, files: list[str], shown: list[str], segm
     return table, locate
 
 
-def decoded(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A column with dictionary-encoded chunks decoded to plain values."""
+def float32_array(values: np.ndarray) -> pa.Array:
+    """A float32 numpy array as an Arrow array without a copy (``pa.array`` on numpy imports pandas)."""
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    return pa.Array.from_buffers(pa.float32(), len(values), [None, pa.py_buffer(values)])
+
+
+def polars_column(column: pa.ChunkedArray) -> pl.Series:
+    """A column as polars, dictionary-encoded text decoded to String (a polars gather: about three times
+    faster than Arrow's ``dictionary_decode`` followed by a conversion)."""
     if not pa.types.is_dictionary(column.type):
-        return column
-    return pa.chunked_array([c.dictionary_decode() for c in column.chunks], type=column.type.value_type)
+        return pl.from_arrow(column)
+    parts = [pl.from_arrow(c.dictionary).cast(pl.String).gather(pl.from_arrow(c.indices)) for c in column.chunks]
+    return pl.concat(parts) if len(parts) != 1 else parts[0]
 
 
 def scoring_frame(table: pa.Table) -> pl.DataFrame:
     """The columns the credit methods read, as polars (the other columns are never converted)."""
-    names = [c for c in SCORING_COLUMNS if c in table.column_names]
-    return pl.from_arrow(pa.table([decoded(table.column(c)) for c in names], names=names))
+    return pl.DataFrame([polars_column(table.column(c)).alias(c) for c in SCORING_COLUMNS if c in table.column_names])
 
 
 def encoded_schema(schema: pa.Schema) -> bytes:
@@ -389,7 +396,7 @@ def score_segment(job: Job, segment: list[str], files: list[int], name: str, cac
     for c in ADDED_COLUMNS:
         if c in table.column_names:
             table = table.drop_columns([c])
-        table = table.append_column(c, pa.array(credit[c], type=pa.float32()))
+        table = table.append_column(c, float32_array(credit[c]))
     return table, output_schema(table, job.template).with_metadata(job.metadata)
 
 
