@@ -136,6 +136,11 @@ def test_streaming_refuses_read_log_errors_naming_file_and_row(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "column 'step', row 3 of" in err and "part-00000.parquet" in err and "gap in step: 2 is followed by 4" in err
     assert not out.exists()
+    # the same on two processes (the error may come from the spawned worker)
+    assert main(["score", str(run), "--out", str(out), "--rows-per-batch", "500", "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "gap in step: 2 is followed by 4" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
 
     # one episode under two groups, in different part files (found by the index pass)
     def two_groups(df):
@@ -174,3 +179,36 @@ def test_streamed_compare_equals_the_in_memory_comparison(run_dir):
                                    rtol=1e-12)
         for b in methods:
             np.testing.assert_allclose(got["correlation"][(m, b)], expected["correlation"][(m, b)], rtol=1e-12)
+
+
+def test_segments_follow_the_files():
+    from proxmo_analysis.credit.stream import pack_file_blocks
+
+    # groups of 40 rows; last file of each group: blocks of 120 (file 0), 40 (file 1), 200 (file 2), 80 (file 3)
+    sizes = np.full(11, 40)
+    last = np.array([0, 0, 0, 1, 2, 2, 2, 2, 2, 3, 3])
+    segs = [list(s) for s in pack_file_blocks(sizes, last, 100)]
+    # 120 <= 1.5 * 100: kept whole; 40 alone (120 + 40 > 100); 200 > 150: cut into pieces of at most 100
+    # rows (whole groups of 40: three pieces); 80 alone (40 + 80 > 100)
+    assert segs == [[0, 1, 2], [3], [4, 5], [6, 7], [8], [9, 10]]
+    # small blocks share a segment up to rows_per_batch
+    assert [list(s) for s in pack_file_blocks(np.full(4, 10), np.array([0, 1, 2, 3]), 25)] == [[0, 1], [2, 3]]
+    assert pack_file_blocks(np.zeros(0, dtype=int), np.zeros(0, dtype=int), 10) == []
+
+
+def test_share_work_keeps_order_and_raises_the_first_error():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from proxmo_analysis.credit.parallel import share_work
+
+    calls = [(i,) for i in range(23)]
+    with ThreadPoolExecutor(1) as ex:
+        assert share_work(lambda i: i * i, calls, ex, workers=2) == [i * i for i in range(23)]
+
+    def fail_at(i):
+        if i == 5:
+            raise ValueError("call 5 failed")
+        return i
+
+    with ThreadPoolExecutor(1) as ex, pytest.raises(ValueError, match="call 5 failed"):
+        share_work(fail_at, calls, ex, workers=2)
