@@ -315,3 +315,44 @@ def test_alfworld_help_is_not_a_policy_candidate():
     obs = "You are in the middle of a room.\n\nYour task is to: put a mug in the drawer."
     ctx = make_context(obs, ["go to desk 1", "help", "inventory", "look"])
     assert ctx.candidates == ("go to desk 1", "inventory", "look")
+
+
+# ---- loss aggregation: every row, or every episode, weighs the same ------------------------------------
+def test_episode_weights_by_hand():
+    from proxmo_analysis.policy.ppo import episode_weights
+
+    w = episode_weights(["a", "a", "b", "a", "c", "b"])
+    assert w.tolist() == pytest.approx([1 / 3, 1 / 3, 1 / 2, 1 / 3, 1.0, 1 / 2])
+
+
+def test_weighted_ppo_loss_by_hand():
+    # ratio 1 everywhere: the surrogate is the advantage; rows of weight 1 and 3
+    logp = torch.log(torch.tensor([0.5, 0.5]))
+    adv = torch.tensor([1.0, -1.0])
+    _, plain = ppo_loss(logp, logp, adv, kl_coef=0.0)
+    _, weighted = ppo_loss(logp, logp, adv, kl_coef=0.0, weights=torch.tensor([1.0, 3.0]))
+    assert plain["pg_loss"] == pytest.approx(0.0, abs=1e-7)
+    assert weighted["pg_loss"] == pytest.approx(-(0.25 * 1.0 + 0.75 * -1.0), abs=1e-6)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        ppo_loss(logp, logp, adv, weights=torch.ones(3))
+
+
+def test_episode_aggregation_balances_a_long_loss_against_a_short_win():
+    # one won episode of 1 step (advantage +1) and one lost episode of 3 steps (advantage -1); at the first
+    # optimiser step ratio = 1, so pg_loss = -(weighted mean advantage): by row -(1 - 3)/4 = +0.5 (the net
+    # effect pushes the taken actions down), by episode -(1/2 - 3 * 1/6) = 0 (the two episodes cancel)
+    lp = math.log(1 / 3)
+    rows = pl.DataFrame(
+        {"episode_id": ["w", "l", "l", "l"], "group_id": ["g"] * 4, "step": [0, 0, 1, 2],
+         "observation": [OBS0] * 4, "action": ["open drawer 1"] * 4, "admissible_actions": [ADMISSIBLE] * 4,
+         "advantage": [1.0, -1.0, -1.0, -1.0]},
+        schema_overrides={"advantage": pl.Float32},
+    )
+    stats = {}
+    for agg in ("row", "episode"):
+        cfg = PPOConfig(lr=0.05, epochs=1, minibatch_size=4, kl_coef=0.0, loss_agg=agg, missing_behavior="current")
+        stats[agg] = ppo_update(hashed_policy(), rows, cfg)
+    assert stats["row"]["pg_loss"] == pytest.approx(0.5, abs=1e-6)
+    assert stats["episode"]["pg_loss"] == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(Exception, match="loss_agg"):
+        PPOConfig(loss_agg="token")

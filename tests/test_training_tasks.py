@@ -22,3 +22,14 @@ def test_train_tasks_is_the_pool_every_iteration_samples_from():
     with pytest.raises(InputError, match="train_tasks"):
         TrainConfig(train_tasks=[1, -2])
     assert TrainConfig().train_tasks is None and training_pool(TrainConfig(), 4) == [0, 1, 2, 3]
+
+
+def test_a_run_branches_from_a_start_without_evaluation(tmp_path):
+    """init_from a start trained with eval_tasks=0 (as the sanity checks train): there is no eval folder to copy."""
+    from proxmo_analysis.training import train
+
+    small = dict(env_id="proxmo/WebShop-v0", method="grpo", tasks=2, group_size=2, eval_tasks=0, seed=1,
+                 policy_config={"encoder": "hashed", "hashed_dim": 8, "hashed_buckets": 512, "hidden": 8})
+    train(TrainConfig(iterations=0, out=str(tmp_path / "start"), **small))
+    rows = train(TrainConfig(iterations=1, out=str(tmp_path / "branch"), init_from=str(tmp_path / "start"), **small))
+    assert [r["iteration"] for r in rows] == [0, 1] and not (tmp_path / "branch" / "eval").exists()

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from proxmo_analysis.checks import check_choice, check_int, check_number
 
 
+#: PPOConfig.loss_agg choices
+LOSS_AGGS = ("row", "episode")
+
+
 @dataclass
 class PPOConfig:
     """PPO hyper-parameters (defaults: the ProxMO/GiGPO reference setup where it has one)."""
@@ -22,6 +26,9 @@ class PPOConfig:
     minibatch_size: int = 64  # rows per optimiser step
     seed: int = 0  # shuffling of rows into mini-batches
     missing_behavior: str = "error"  # null behavior_logprob: "error", or "current" (use π_θ's own, ratio 1)
+    # how rows are averaged into the loss: "row" (every logged step weighs the same, verl's token-mean) or
+    # "episode" (each row weighs 1 / its episode's length: every episode weighs the same; docs/training.md)
+    loss_agg: str = "episode"
 
     def __post_init__(self) -> None:
         check_number("clip_eps", self.clip_eps, low=0.0, strict=True)
@@ -33,3 +40,4 @@ class PPOConfig:
         check_int("minibatch_size", self.minibatch_size, low=1)
         check_int("seed", self.seed)
         check_choice("missing_behavior", self.missing_behavior, ("error", "current"))
+        check_choice("loss_agg", self.loss_agg, LOSS_AGGS)

@@ -20,7 +20,7 @@ The policy is a softmax over a step's candidate actions, so "tokens" are whole a
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -53,6 +53,19 @@ def exact_kl(logp_all: torch.Tensor, ref_logp_all: torch.Tensor) -> torch.Tensor
     return (p * diff).sum(1)
 
 
+def episode_weights(episode_ids: Sequence[str]) -> torch.Tensor:
+    """``(n,)`` row weights ``1 / (rows of the row's episode)`` for ``loss_agg="episode"``: every episode of
+    the batch then weighs the same in the loss, however many steps it took. Why: under GRPO the advantages
+    of a group sum to zero over its *episodes*, but with every row weighing the same (``"row"``) a group's
+    long failed episodes (up to the step cap) outweigh its short wins, so the update's net effect is to push
+    down the actions the policy took — on sparse-win ALFWorld this raised the entropy instead of learning
+    (docs/training.md, "Loss aggregation")."""
+    length: dict[str, int] = {}
+    for e in episode_ids:
+        length[e] = length.get(e, 0) + 1
+    return torch.tensor([1.0 / length[e] for e in episode_ids], dtype=torch.float32)
+
+
 def ppo_loss(
     logp: torch.Tensor,
     behavior_logp: torch.Tensor,
@@ -64,12 +77,14 @@ def ppo_loss(
     entropy_coef: float = 0.0,
     kl_clamp: float | None = 10.0,
     kl_rows: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The scalar PPO loss (to minimise) of a batch and its diagnostics.
 
     All tensors have shape ``(n,)``; ``logp`` carries the gradient. The KL term is the mean of
     ``kl_rows`` when given (e.g. :func:`exact_kl`, with gradient), else of :func:`k3_kl` of ``logp`` and
-    ``ref_logp`` clamped to ±``kl_clamp``. Returns ``(loss, stats)`` with stats ``pg_loss``, ``kl``,
+    ``ref_logp`` clamped to ±``kl_clamp``. ``weights`` (``(n,)``, ≥ 0; None: all equal) turn every mean into
+    the weighted mean ``Σ w·x / Σ w`` (``loss_agg="episode"``: ``w = 1 / episode length``). Returns ``(loss, stats)`` with stats ``pg_loss``, ``kl``,
     ``entropy``, ``clip_frac`` (share of rows whose ratio left [1−ε, 1+ε]) and ``ratio_mean``.
     """
     if not (logp.shape == behavior_logp.shape == advantages.shape):
@@ -80,13 +95,22 @@ def ppo_loss(
     ratio = torch.exp(logp - behavior_logp)
     clipped = torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
     surr = torch.minimum(ratio * advantages, clipped * advantages)
-    pg_loss = -surr.mean()
+    if weights is None:
+        mean = torch.mean
+    else:
+        if weights.shape != logp.shape:
+            raise ValueError(f"shape mismatch: weights {tuple(weights.shape)}, logp {tuple(logp.shape)}")
+        w = weights / weights.sum()
+
+        def mean(x: torch.Tensor) -> torch.Tensor:
+            return (w * x).sum()
+    pg_loss = -mean(surr)
     loss = pg_loss
     kl = torch.zeros(())
     if kl_coef != 0.0 and (kl_rows is not None or ref_logp is not None):
-        kl = (kl_rows if kl_rows is not None else k3_kl(logp, ref_logp, kl_clamp)).mean()
+        kl = mean(kl_rows if kl_rows is not None else k3_kl(logp, ref_logp, kl_clamp))
         loss = loss + kl_coef * kl
-    ent = entropy.mean() if entropy is not None else torch.zeros(())
+    ent = mean(entropy) if entropy is not None else torch.zeros(())
     if entropy is not None and entropy_coef != 0.0:
         loss = loss - entropy_coef * ent
     with torch.no_grad():
@@ -156,6 +180,9 @@ def ppo_update(
             cur = policy.evaluate([contexts[i] for i in nan_rows], [actions[i] for i in nan_rows])[0]
         beh[nan_rows] = cur.numpy()
     beh_t = torch.tensor(beh, dtype=torch.float32)
+    weights = None
+    if config.loss_agg == "episode":
+        weights = episode_weights(rows["episode_id"].cast(str).to_list())
     ref_all = None
     exact = ref_policy is not None and config.kl_coef != 0.0 and config.kl_estimator == "exact"
     if ref_policy is not None and config.kl_coef != 0.0 and not exact:
@@ -192,6 +219,7 @@ def ppo_update(
                 entropy_coef=config.entropy_coef,
                 kl_clamp=config.kl_clamp,
                 kl_rows=kl_rows,
+                weights=None if weights is None else weights[it],
             )
             optimizer.zero_grad()
             loss.backward()

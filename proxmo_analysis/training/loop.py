@@ -176,7 +176,8 @@ class Trainer:
         if len(rows) != 1:
             raise ValueError(f"init_from={str(start)!r}: {ck_path} holds no iteration-0 evaluation")
         self.metrics = [dict(rows[0])]
-        shutil.copytree(start / "eval" / "iter-0000", self.out / "eval" / "iter-0000", dirs_exist_ok=True)
+        if self.config.eval_tasks:  # a start without evaluation (eval_tasks=0) has no eval folder to copy
+            shutil.copytree(start / "eval" / "iter-0000", self.out / "eval" / "iter-0000", dirs_exist_ok=True)
         warm = None
         if (start / "warm_start.json").is_file():
             shutil.copyfile(start / "warm_start.json", self.out / "warm_start.json")
