@@ -33,3 +33,14 @@ def test_a_run_branches_from_a_start_without_evaluation(tmp_path):
     train(TrainConfig(iterations=0, out=str(tmp_path / "start"), **small))
     rows = train(TrainConfig(iterations=1, out=str(tmp_path / "branch"), init_from=str(tmp_path / "start"), **small))
     assert [r["iteration"] for r in rows] == [0, 1] and not (tmp_path / "branch" / "eval").exists()
+
+
+def test_a_run_saved_before_loss_agg_existed_resumes_only_as_row():
+    """A saved config without ppo.loss_agg trained with every row weighing the same (the behaviour before)."""
+    from proxmo_analysis.policy.config import PPOConfig
+    from proxmo_analysis.training.loop import resume_differences
+
+    old = TrainConfig().to_dict()
+    del old["ppo"]["loss_agg"]
+    assert resume_differences(old, TrainConfig()) == ["ppo.loss_agg: run 'row', now 'episode'"]
+    assert resume_differences(old, TrainConfig(ppo=PPOConfig(loss_agg="row"))) == []

@@ -59,6 +59,8 @@ def _load_resumable(ck_path: Path, seed: int):
 #: Settings a resumed run may change: how far to train and where rollouts run (1 or 2 workers, local or Ray
 #: give the same episodes). Every other setting shaped the checkpoint or the iterations already logged.
 RESUMABLE_CHANGES = ("iterations", "workers", "backend", "address", "out")
+#: PPO settings added after runs were saved, with the value such a run trained with (not today's default)
+LEGACY_PPO = {"loss_agg": "row"}
 
 
 def resume_differences(saved: dict[str, Any], config: TrainConfig) -> list[str]:
@@ -66,6 +68,9 @@ def resume_differences(saved: dict[str, Any], config: TrainConfig) -> list[str]:
     (nested ones as ``ppo.lr``), compared as JSON values, leaving out :data:`RESUMABLE_CHANGES`."""
     now = json.loads(json.dumps(config.to_dict(), default=str))
     saved = json.loads(json.dumps(saved, default=str))
+    if isinstance(saved.get("ppo"), dict):
+        # a PPO setting newer than the run: the run trained with the behaviour from before the setting existed
+        saved["ppo"] = {**LEGACY_PPO, **saved["ppo"]}
     out = []
 
     def walk(a: Any, b: Any, name: str) -> None:
