@@ -120,6 +120,10 @@ def test_binary_sas_accepts_only_atom_negation_pairs():
     mismatched = _sas(("a", -1, ["Atom opened(r1)", "NegatedAtom opened(r2)"]))
     assert not binary_sas(mismatched)
     assert not binary_sas("no variables here")
+    # only the variables are read: the initial state and operators after them (most of the text) are not
+    tail = "begin_state\n0\nend_state\nbegin_operator\nAtom fake(x)\nend_operator\n"
+    assert binary_sas(ok + tail) and dynamic_predicates(ok + tail) == dynamic_predicates(ok)
+    assert not binary_sas(ok.replace("\n2\nAtom opened", "\n3\nAtom opened"))  # size line != values
 
 
 def test_state_cache_is_a_bounded_lru():

@@ -61,12 +61,17 @@ def _versions() -> str:
 _VERSIONS: list[str] = []
 
 
-def key_of(kind: str, *texts: str) -> str:
-    """A digest of ``kind``, the installed engine versions and the input texts."""
+def engine_versions() -> str:
+    """``FORMAT/textworld version/fast-downward-textworld version``, as the keys digest them."""
     if not _VERSIONS:
         _VERSIONS.append(_versions())
+    return _VERSIONS[0]
+
+
+def key_of(kind: str, *texts: str) -> str:
+    """A digest of ``kind``, the installed engine versions and the input texts."""
     h = hashlib.blake2b(digest_size=20)
-    for part in (kind, _VERSIONS[0], *texts):
+    for part in (kind, engine_versions(), *texts):
         h.update(part.encode("utf-8"))
         h.update(b"\0")
     return h.hexdigest()

@@ -14,8 +14,8 @@ from typing import Any
 import gymnasium as gym
 from gymnasium import spaces
 
-from proxmo_envs.alfworld import engine
-from proxmo_envs.alfworld.games import GameRecord, load_games
+from proxmo_envs.alfworld import engine, products
+from proxmo_envs.alfworld.games import GameRecord, generated_folder, load_games
 from proxmo_envs.alfworld.goal import task_from_observation
 from proxmo_envs.spaces import SharedText
 
@@ -36,8 +36,8 @@ class ALFWorldEnv(gym.Env[str, str]):
         speedups: play on proxmo's fast engine (same transcripts as the untouched one, step by step):
             TextWorld's pure parsing/translation functions memoised, its text generation without deep
             copies, an exact cache of what each engine state produces shared by the envs of a process
-            (``PROXMO_ALFWORLD_STATE_CACHE`` states), and per-game translation products cached on disk
-            (``PROXMO_ALFWORLD_CACHE_DIR``). ``False`` plays the untouched engine. See docs/speed.md.
+            (``PROXMO_ALFWORLD_STATE_CACHE`` states), per-game translation products read from the games'
+            folder (``<split>.sas.zip``) or cached on disk (``PROXMO_ALFWORLD_CACHE_DIR``). ``False`` plays the untouched engine. See docs/speed.md.
 
     ``reset(options={"game_index": i} | {"task_index": i} | {"game_id": "..."})`` picks a game; without
     options the game is drawn from ``self.np_random``. ``info`` holds ``admissible_actions`` (also under
@@ -72,6 +72,10 @@ class ALFWorldEnv(gym.Env[str, str]):
         self.max_steps = max_steps
         self.render_mode = render_mode
         self._games: tuple[GameRecord, ...] = load_games(split, data_dir)
+        if speedups:
+            folder = generated_folder(data_dir)
+            if folder is not None:  # the games' translation products, when shipped with them (products.py)
+                products.register(products.products_path(folder, split))
         self._index_of = {g.game_id: i for i, g in enumerate(self._games)}
         self.observation_space = SharedText(max_length=MAX_OBSERVATION_CHARS, charset=CHARSET)
         self.action_space = spaces.Text(max_length=MAX_ACTION_CHARS, charset=CHARSET)

@@ -182,6 +182,16 @@ def load_games(split: str, data_dir: str | os.PathLike | None = None) -> tuple[G
     return dataset_games(str(Path(data_dir).resolve()), split)
 
 
+def generated_folder(data_dir: str | os.PathLike | None = None) -> Path | None:
+    """The folder of generated games that :func:`load_games` reads for ``data_dir`` (the shipped set's for
+    None), or None for a downloaded ALFWorld dataset."""
+    if data_dir is None:
+        from proxmo_envs._paths import data_root
+
+        return data_root() / "alfworld"
+    return Path(data_dir).resolve() if is_generated_folder(data_dir) else None
+
+
 def is_generated_folder(data_dir: str | os.PathLike) -> bool:
     """Whether ``data_dir`` holds generated games (``<split>.jsonl.gz``, the shipped set's format) rather
     than a downloaded ALFWorld dataset (``json_2.1.1/...``)."""

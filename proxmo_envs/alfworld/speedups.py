@@ -41,7 +41,7 @@ import sys
 import warnings
 from typing import Any, Callable, Iterator
 
-from proxmo_envs.alfworld import diskcache
+from proxmo_envs.alfworld import diskcache, documents, products
 
 SUPPORTED_TEXTWORLD = ("1.7.0",)
 # A translated game holds ~1.5 MB (task + SAS text): 64 entries = the last 32 games (GRPO resets one game
@@ -122,6 +122,10 @@ def _memo_pddl2sas(original: Callable) -> Callable:
     def cached(domain: str, problem: str, verbose: bool, optimize: bool) -> Any:
         if verbose:  # prints the translator's log: not cached on disk
             return compute(domain, problem, verbose, optimize)
+        if not optimize:
+            shipped = products.translation(domain, problem)  # shipped with the games (products.py)
+            if shipped is not None:
+                return shipped
         return diskcache.cached("pddl2sas-opt" if optimize else "pddl2sas", (domain, problem),
                                 lambda: compute(domain, problem, verbose, optimize),
                                 after_load=diskcache.rehash_translation,
@@ -170,9 +174,21 @@ def _copy_symbol(sym: Any, symbol_type: type) -> Any:
 
 
 def _memo_document(original: Callable) -> Callable:
+    template: list[documents.TemplateParse] = []
+
+    def parse(text: str) -> Any:
+        return original(text, rule_name="pddlStart")
+
     @functools.lru_cache(maxsize=PDDL2SAS_CACHE_SIZE)
     def cached(text: str) -> Any:
-        return diskcache.cached("twl2", (text,), lambda: original(text, rule_name="pddlStart"))
+        if not template:
+            from proxmo_envs.alfworld import engine
+
+            template.append(documents.TemplateParse(engine.grammar_template(), parse))
+        derived = template[0].parse(text)  # alfworld's grammar with a goal text: from the template's parse
+        if derived is not None:
+            return derived
+        return diskcache.cached("twl2", (text,), lambda: parse(text))
 
     @functools.wraps(original)
     def parse_and_convert(*args: Any, **kwargs: Any) -> Any:
@@ -181,6 +197,11 @@ def _memo_document(original: Callable) -> Callable:
         return original(*args, **kwargs)
 
     return parse_and_convert
+
+
+def original_pddl2sas() -> Callable:
+    """fast-downward's own ``pddl2sas`` (not the cached one), whether or not the speed-ups are enabled."""
+    return _originals.get("pddl2sas") or _targets()[3].pddl2sas
 
 
 def enable(plain_sas_for_replan: bool | None = None) -> bool:

@@ -37,21 +37,43 @@ from typing import Any
 # states stay under 1 GB; a GRPO group of 8 episodes x 50 steps visits at most 400 states.
 DEFAULT_MAX_STATES = 10000
 ENV_MAX_STATES = "PROXMO_ALFWORLD_STATE_CACHE"
-_BLOCK_RE = re.compile(r"begin_variable\n[^\n]*\n(-?\d+)\n(\d+)\n(.*?)\nend_variable", re.S)
 
 
-def binary_sas(sas: str) -> bool:
-    """True when every non-derived SAS variable is ``Atom p`` / ``NegatedAtom p`` (see the module docstring)."""
-    blocks = _BLOCK_RE.findall(sas)
+def _variables_part(sas: str) -> str:
+    """The SAS text up to the initial state: the variables (and mutex groups) come first in fast-downward's
+    format, the operators (most of the text) after, so the regexes below scan a few kB, not ~1 MB."""
+    end = sas.find("\nbegin_state")
+    return sas if end < 0 else sas[:end]
+
+
+def sas_variables(sas: str) -> list[tuple[str, list[str]]]:
+    """``(layer, values)`` of every SAS variable block (``begin_variable`` name layer size values
+    ``end_variable``), in order; a block whose size line does not match its values gives ``("?", [])``."""
+    out = []
+    for block in _variables_part(sas).split("begin_variable\n")[1:]:
+        body = block.split("\nend_variable", 1)[0]
+        lines = body.split("\n")
+        if len(lines) < 3 or not lines[2].isdigit() or int(lines[2]) != len(lines) - 3:
+            out.append(("?", []))
+            continue
+        out.append((lines[1], lines[3:]))
+    return out
+
+
+def binary_sas(sas: str, variables: list[tuple[str, list[str]]] | None = None) -> bool:
+    """True when every non-derived SAS variable is ``Atom p`` / ``NegatedAtom p`` (see the module docstring).
+    ``variables``: :func:`sas_variables` of ``sas`` when already computed."""
+    blocks = sas_variables(sas) if variables is None else variables
     if not blocks:
         return False
-    for layer, size, values in blocks:
+    for layer, values in blocks:
+        if layer == "?":
+            return False
         if layer != "-1":
             continue  # derived (axiom) variable: a function of the others
-        lines = values.split("\n")
-        if size != "2" or len(lines) != 2:
+        if len(values) != 2:
             return False
-        a, b = lines
+        a, b = values
         if not (a.startswith("Atom ") and b == "Negated" + a):
             return False
     return True
@@ -174,7 +196,7 @@ _CLASS: list[type] = []
 _STATE_FIELDS = frozenset({"_facts", "_vars_by_name", "_vars_by_type", "_var_counts", "_logic", "downward_lib",
                            "pddl_problem", "task", "sas", "sas_replan", "_actions", "name2type"})
 _EVAL_NAME_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
-_ATOM_RE = re.compile(r"^(?:Negated)?Atom ([^(\s]+)\(", re.M)
+_ATOM_RE = re.compile(r"(?:Negated)?Atom ([^(\s]+)\(")
 
 
 def clone_pddl_state(state: Any) -> Any:
@@ -247,10 +269,16 @@ def predicates_read(template: str, grammar: Any) -> frozenset[str] | None:
     return frozenset(out) if all(walk(x) for x in symbols) else None
 
 
-def dynamic_predicates(sas: str) -> frozenset[str]:
+def dynamic_predicates(sas: str, variables: list[tuple[str, list[str]]] | None = None) -> frozenset[str]:
     """Predicates whose facts ``PddlState.apply`` can change: those of the SAS variables' atoms (and their
-    ``not_`` forms). Every other fact of a game is fixed by its PDDL problem."""
-    names = set(_ATOM_RE.findall(sas))
+    ``not_`` forms). Every other fact of a game is fixed by its PDDL problem. ``variables``: as
+    :func:`binary_sas`."""
+    names = set()
+    for _layer, values in sas_variables(sas) if variables is None else variables:
+        for v in values:
+            m = _ATOM_RE.match(v)
+            if m:
+                names.add(m.group(1))
     return frozenset(names | {"not_" + n for n in names})
 
 
@@ -290,7 +318,8 @@ def _cached_class(m: dict[str, Any]) -> type:
             self._initial_facts = frozenset(st.facts)
             self._templates = sorted(set(action.template for action in self._logic.actions.values()))
             # the cache fills only what our callers read; facts/replanning requests take the plain path
-            self._use_cache = (binary_sas(st.sas) and set(st.__dict__) == _STATE_FIELDS and not ri.facts
+            variables = sas_variables(st.sas)
+            self._use_cache = (binary_sas(st.sas, variables) and set(st.__dict__) == _STATE_FIELDS and not ri.facts
                                and not ri.policy_commands and self._state_cache().max_states > 0)
             self._snapshot = clone_pddl_state(st) if self._use_cache else None
             self._lib_ops: list[tuple[int, int]] | None = []  # operators applied to the C engine since load_sas
@@ -299,7 +328,7 @@ def _cached_class(m: dict[str, Any]) -> type:
             self._commands: dict[tuple, tuple[str, str]] = {}
             self._action_pool: dict[tuple, Any] = {}
             self._free_template: dict[str, bool] = {}
-            self._dynamic = dynamic_predicates(st.sas) if self._use_cache else frozenset()
+            self._dynamic = dynamic_predicates(st.sas, variables) if self._use_cache else frozenset()
             self._entry = None
 
         def _context(self, mapping: dict) -> dict:

@@ -19,7 +19,9 @@ Rooms are split as ALFRED/ALFWorld split them: the four ``valid_unseen`` rooms (
 ``eval_seen`` games use the other 116 rooms.
 
 Run ``python -m proxmo_envs.builders.alfworld_games --out data/alfworld`` (resumable: games are appended to
-``<split>.jsonl.gz`` as they are verified, and a re-run skips the slots already present).
+``<split>.jsonl.gz`` as they are verified, and a re-run skips the slots already present). It ends by writing
+each split's translation products, ``<split>.sas.zip`` (:mod:`proxmo_envs.alfworld.products`), so that the
+env loads a game in milliseconds.
 """
 
 from __future__ import annotations
@@ -597,6 +599,10 @@ def main(argv: list[str] | None = None) -> int:
     stats["wall_seconds"] = round(time.time() - t0, 1)
     print(json.dumps(stats), flush=True)
     print(json.dumps(compact(args.out)), flush=True)
+    # the games' translation products, so that a game loads in milliseconds (proxmo_envs/alfworld/products.py)
+    from proxmo_envs.alfworld import products
+
+    print(json.dumps(products.write_folder(args.out, log=lambda s: print(s, flush=True))), flush=True)
     return 0
 
 
