@@ -228,9 +228,10 @@ def translation(domain: str, problem: str) -> tuple[Any, str] | None:
 
 def _plain_sas(domain: str, problem: str) -> str:
     """The SAS text of the untouched translation (fast-downward itself, not a cache)."""
-    from proxmo_envs.alfworld import speedups
+    import fast_downward
 
-    pddl2sas = speedups.original_pddl2sas()
+    # fast-downward's own function, also when speedups.py has wrapped it (functools.wraps keeps __wrapped__)
+    pddl2sas = getattr(fast_downward.pddl2sas, "__wrapped__", fast_downward.pddl2sas)
     saved = list(sys.argv)
     try:
         return pddl2sas(domain, problem, verbose=False, optimize=False)[1]
