@@ -177,3 +177,26 @@ def test_game_grammar_from_the_template_equals_its_own_parse():
     assert template.parse(engine.grammar_for('say "hi"')) is None  # unsafe goal text: the caller parses it
     assert template.parse(engine.grammar_for("a\\nb")) is None
     assert template.parse("grammar :: nothing like the template") is None
+
+
+def _lookup_in_child(problem: str) -> tuple:
+    import hashlib
+    import os
+
+    sas = products.lookup(engine.pddl_domain(), problem)
+    (f,) = products._files.values()
+    return f._pid == os.getpid(), hashlib.sha256(sas.encode()).hexdigest()
+
+
+def test_a_forked_process_reads_the_products_through_its_own_file(tmp_path):
+    """A forked child shares the parent's file offset: it reopens the zip instead of reading through it."""
+    import hashlib
+    import multiprocessing
+
+    folder = _folder_with_products(tmp_path)
+    assert products.register(products.products_path(folder, "eval_unseen"))
+    problem = load_games("eval_unseen")[0].pddl_problem
+    sas = products.lookup(engine.pddl_domain(), problem)  # the parent opens the file
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        reopened, digest = pool.apply(_lookup_in_child, (problem,))
+    assert reopened and digest == hashlib.sha256(sas.encode()).hexdigest()

@@ -106,9 +106,14 @@ class ProductFile:
         self._zip: zipfile.ZipFile | None = None
         self._names: frozenset[str] = frozenset()
         self._broken = False
+        self._pid = os.getpid()
 
     def _open(self) -> zipfile.ZipFile | None:
+        if self._zip is not None and self._pid != os.getpid():
+            # a forked child: the file offset is shared with the parent, so reads could interleave
+            self._zip = None
         if self._zip is None and not self._broken:
+            self._pid = os.getpid()
             try:
                 self._zip = zipfile.ZipFile(self.path)
                 self._names = frozenset(self._zip.namelist())
