@@ -266,3 +266,23 @@ print("files", len(list(folder.iterdir())))
                              capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, out.stderr[-2000:]
         assert "files 1" in out.stdout
+
+
+def test_bounded_mementos_play_the_same_episode(monkeypatch):
+    """TextWorld's process-wide memo of Propositions is emptied when full; the episode is unchanged."""
+    import mementos.core as memo
+
+    from proxmo_envs.alfworld import transitions
+    from proxmo_envs.alfworld.transcripts import first_difference, play_episode
+
+    speedups.disable()
+    assert type(memo._memento_cache) is dict
+    plain = play_episode(ALFWorldEnv(split="eval_seen", speedups=False), 2, 0, max_steps=8)
+    assert len(memo._memento_cache) > 50
+    monkeypatch.setattr(speedups, "MEMENTO_CACHE_SIZE", 50)  # emptied many times while the game loads
+    speedups.enable(plain_sas_for_replan=True)
+    assert isinstance(memo._memento_cache, speedups._BoundedMementos) and len(memo._memento_cache) == 0
+    transitions.configure(transitions.DEFAULT_MAX_STATES)
+    fast = play_episode(ALFWorldEnv(split="eval_seen"), 2, 0, max_steps=8)
+    assert 0 < len(memo._memento_cache) <= 50
+    assert first_difference(plain, fast) is None

@@ -29,8 +29,23 @@ def test_speed_doc_headline_figures_match_the_result():
     text = DOC.read_text()
     assert f"{g['step_ratio_cpu']:.1f}x" in text and f"{g['step_ratio_wall']:.1f}x" in text
     assert f"{g['steps_compared']} steps" in text
-    if "train_iteration" in result:
-        assert f"{result['train_iteration']['iteration_ratio']:.1f}x" in text
+    loads = result["new_game_loads"]
+    for arm in ("untouched", "fast_computed", "fast_shipped"):
+        assert f"{loads[arm]['cpu_median']:.3f} s" in text, f"docs/speed.md lacks the {arm} load median"
+    t = result["train_iteration"]
+    assert not t["arms_concurrent"]
+    assert f"{t['iteration_ratio']:.1f}x" in text and f"{t['process_cpu_ratio']:.1f}x" in text
+    m = result["memory"]
+    assert f"{m['peak_rss_mb']:.0f} MB" in text and f"{m['iterations']} iterations" in text
+
+
+def test_speed_doc_states_the_shipped_products_size():
+    from proxmo_envs._paths import data_root
+    from proxmo_envs.alfworld import products
+    from proxmo_envs.alfworld.games import SPLITS
+
+    size = sum(products.products_path(data_root() / "alfworld", s).stat().st_size for s in SPLITS)
+    assert f"{size / 1e6:.1f} MB for the 444 shipped games" in DOC.read_text()
 
 
 def test_speed_doc_states_the_cache_settings_and_defaults():

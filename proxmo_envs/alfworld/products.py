@@ -8,13 +8,15 @@ which the translator computes first (~10 ms) and does not modify afterwards. So 
 alone, and :func:`translation` rebuilds ``task`` the way ``pddl2sas`` does.
 
 Products of a folder of generated games are one zip per split next to the games, ``<split>.sas.zip``
-(LZMA members, ~25 kB per game), written by the generator (``proxmo_envs.builders.alfworld_games``) or by
-``python -m proxmo_envs.alfworld.products --data FOLDER``. A member is named by
+(one coded LZMA member per game, ~12 kB), written by the generator (``proxmo_envs.builders.alfworld_games``)
+or by ``python -m proxmo_envs.alfworld.products --data FOLDER``. A member is named by
 :func:`~proxmo_envs.alfworld.diskcache.key_of` of its inputs: a digest of the domain and problem texts and
 of the installed TextWorld and fast-downward versions, so a product is only ever found for the exact
-inputs it was computed from. A member whose bytes are damaged (the zip's CRC-32 does not match), or a file
-that is not a readable zip, is reported in one warning line and the game is translated as without
-products. A game without a member (regenerated, or other engine versions) is translated normally.
+inputs it was computed from; a game without a member (regenerated, or other engine versions) is
+translated as without products. A member whose bytes are damaged (its CRC-32 or LZMA stream does not
+check), a file that is not a readable zip, or one of another products format or engine version is
+reported in one warning line and not used. ``tests/test_alfworld_products.py`` checks that a product gives
+fast-downward's own ``(task, sas)``, object by object.
 """
 
 from __future__ import annotations

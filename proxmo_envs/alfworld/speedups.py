@@ -28,6 +28,11 @@ never asks the planner (walkthroughs are stored), so the planner slot gets the p
 a valid SAS of the same task: loading a new game costs about half. The generator, which does plan, keeps
 the optimised translation (:func:`exact_replan`).
 
+Memory: TextWorld memoises every Proposition and Signature in a process-wide dict that is never emptied
+(``mementos``), ~1.3 MB per game loaded; with the speed-ups the dict is emptied when it holds
+:data:`MEMENTO_CACHE_SIZE` entries (equal objects are rebuilt on demand), so memory stays bounded in a run
+over hundreds of games.
+
 The patch is applied only to the TextWorld version it was verified on (:data:`SUPPORTED_TEXTWORLD`);
 with another version :func:`enable` warns and leaves the engine untouched.
 """
@@ -44,10 +49,15 @@ from typing import Any, Callable, Iterator
 from proxmo_envs.alfworld import diskcache, documents, products
 
 SUPPORTED_TEXTWORLD = ("1.7.0",)
-# A translated game holds ~1.5 MB (task + SAS text): 64 entries = the last 32 games (GRPO resets one game
-# group_size times in a row, so a small cache already hits).
-PDDL2SAS_CACHE_SIZE = 64
+# A translated game holds ~1 MB (task + SAS text). GRPO resets one game group_size times in a row and the
+# env keeps its loaded game, so a small cache already hits; a miss costs ~40 ms with shipped products.
+PDDL2SAS_CACHE_SIZE = 16
 PARSE_CACHE_SIZE = 8192
+# TextWorld memoises every Proposition and Signature it builds in one process-wide dict (mementos), never
+# emptied: ~1,100 entries (~1.3 MB) per game loaded, so a training run over the 312 train games grows by
+# ~400 MB. The memoisation only shares equal objects (they compare and hash by value), so the dict is
+# emptied when it reaches this many entries (~60 MB) and refills with equal objects (_BoundedMementos).
+MEMENTO_CACHE_SIZE = 50_000
 
 _originals: dict[str, Any] = {}
 _settings = {"plain_sas_for_replan": False}
@@ -204,6 +214,26 @@ def original_pddl2sas() -> Callable:
     return _originals.get("pddl2sas") or _targets()[3].pddl2sas
 
 
+class _BoundedMementos(dict):
+    """``mementos.core._memento_cache`` emptied when full (see :data:`MEMENTO_CACHE_SIZE`); hits stay
+    plain dict lookups, only insertions (misses) pass through this method."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if len(self) >= MEMENTO_CACHE_SIZE:
+            self.clear()
+        dict.__setitem__(self, key, value)
+
+
+def _bound_mementos(bounded: bool) -> None:
+    import mementos.core as memo  # TextWorld's dependency: its memoising metaclasses read this global
+
+    if bounded and not isinstance(memo._memento_cache, _BoundedMementos):
+        current = memo._memento_cache
+        memo._memento_cache = _BoundedMementos(current if len(current) < MEMENTO_CACHE_SIZE else {})
+    elif not bounded and isinstance(memo._memento_cache, _BoundedMementos):
+        memo._memento_cache = dict(memo._memento_cache)
+
+
 def enable(plain_sas_for_replan: bool | None = None) -> bool:
     """Install the memoised functions (idempotent). Returns True when they are active.
 
@@ -236,6 +266,7 @@ def enable(plain_sas_for_replan: bool | None = None) -> bool:
     textgen._parse_and_convert = _memo_parse(_originals["textgen"])
     Rule.parse_conjunctive_query = _memo_query(Rule.parse_conjunctive_query)  # bound to Rule
     fast_downward.pddl2sas = _memo_pddl2sas(_originals["pddl2sas"])
+    _bound_mementos(True)
     return True
 
 
@@ -250,6 +281,7 @@ def disable() -> None:
     _pddl_logic()._parse_and_convert = _originals.pop("document")
     textgen.copy_context = _originals.pop("copy_context")
     textgen.deepcopy = _originals.pop("deepcopy")
+    _bound_mementos(False)
 
 
 @contextlib.contextmanager
