@@ -63,7 +63,7 @@ def _rollout_arm(backend: str, workers: int, env: str, tasks: int, group_size: i
 def _score_arm(backend: str, workers: int, run: Path, tiny: Path, tmp: Path) -> dict:
     out: dict = {}
     if backend == "ray":
-        from proxmo_analysis.credit.ray_scorer import score_run_ray
+        from proxmo_analysis.credit.stream import score_run_ray
 
         out["init_s"] = _init_ray(workers)
         t = time.perf_counter()

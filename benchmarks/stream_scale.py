@@ -19,8 +19,9 @@ run and each in a fresh child process:
 
 Wall time includes the interpreter start. Memory: ``peak RSS`` is the largest single process (``ru_maxrss``
 of the children), ``sum RSS`` the largest sum over the process tree, sampled every 20 ms (workers
-included). CPU is user + system time of the process tree. The machine's load (``/proc/loadavg``) is
-recorded before and after each size: on a shared machine wall times are inflated by the load; CPU times
+included). CPU is user + system time of the process tree; ``busiest_process_cpu_seconds`` that of its
+busiest process (sampled): with W processes sharing the work, the wall time on W idle cores is about
+this. The machine's load (``/proc/loadavg``) is recorded before and after each size: on a shared machine wall times are inflated by the load; CPU times
 much less. Results go to ``benchmarks/results/credit_stream.json``; synthetic data is deleted at the end
 unless ``--keep``.
 """
@@ -61,14 +62,19 @@ def load() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and its descendants (from /proc)."""
+def _tree_rss(pid: int, cpu: dict[int, float] | None = None) -> int:
+    """Resident bytes of ``pid`` and its descendants (from /proc); ``cpu`` gets each process's CPU seconds
+    so far (user + system, /proc/PID/stat)."""
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
         try:
             with open(f"/proc/{p}/statm") as fh:
                 total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            if cpu is not None:
+                with open(f"/proc/{p}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                cpu[p] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
             for t in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{t}/children") as fh:
                     todo += [int(c) for c in fh.read().split()]
@@ -87,11 +93,12 @@ def run_child(argv: list[str]) -> dict:
         proc = subprocess.Popen(["/usr/bin/time", "-f", "%M %U %S", "-o", report.name, *argv], env=env,
                                 stdout=subprocess.DEVNULL, stderr=err, text=True)
         peak = [0]
+        cpu: dict[int, float] = {}
         done = threading.Event()
 
         def sample():
             while not done.is_set():
-                peak[0] = max(peak[0], _tree_rss(proc.pid))
+                peak[0] = max(peak[0], _tree_rss(proc.pid, cpu))
                 time.sleep(0.02)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -104,7 +111,9 @@ def run_child(argv: list[str]) -> dict:
             err.seek(0)
             raise RuntimeError(f"{' '.join(argv[:4])}... failed: {err.read().strip().splitlines()[-1:]}")
         max_kb, user, system = report.read().split()[-3:]
+    python = sorted(cpu.values())[-1] if cpu else 0.0  # the busiest process (the `time` wrapper uses ~0)
     return {"seconds": round(wall, 2), "cpu_seconds": round(float(user) + float(system), 2),
+            "busiest_process_cpu_seconds": round(python, 2),
             "peak_rss_mb": round(int(max_kb) / 1024, 1), "sum_rss_mb": round(peak[0] / 2**20, 1)}
 
 
@@ -122,7 +131,7 @@ def build(n: int, data_dir: Path) -> Path:
     return run
 
 
-def measure_size(n: int, data_dir: Path, workers: list[int]) -> dict:
+def measure_size(n: int, data_dir: Path, workers: list[int], compare: bool = True) -> dict:
     run = build(n, data_dir)
     row = {"rows": n, "data_mb": round(sum(p.stat().st_size for p in run.glob("part-*")) / 2**20, 1),
            "load_before": load(), "arms": {}}
@@ -134,8 +143,9 @@ def measure_size(n: int, data_dir: Path, workers: list[int]) -> dict:
         arms[f"score, {w} worker{'s' * (w > 1)}"] = [sys.executable, "-c", SCORE, "score", str(run), "--method",
                                                       "proxmo", "--out", str(out), "--workers", str(w)]
     w = max(workers)
-    arms[f"compare {COMPARED}, {w} worker{'s' * (w > 1)}"] = [sys.executable, "-c", SCORE, "compare", str(run),
-                                                              "--methods", COMPARED, "--workers", str(w)]
+    if compare:
+        arms[f"compare {COMPARED}, {w} worker{'s' * (w > 1)}"] = [sys.executable, "-c", SCORE, "compare", str(run),
+                                                                  "--methods", COMPARED, "--workers", str(w)]
     for name, argv in arms.items():
         r = run_child(argv)
         row["arms"][name] = r
@@ -152,14 +162,15 @@ def measure_size(n: int, data_dir: Path, workers: list[int]) -> dict:
 
 def markdown_table(result: dict) -> str:
     """The measured table of ``docs/scale.md``, rendered from the result JSON (a test checks the page)."""
-    lines = ["| rows | arm | wall s | CPU s | peak RSS MB (largest process) | RSS MB (all processes) "
-             "| wall / read all | load (1 min) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| rows | arm | wall s | CPU s | CPU s of the busiest process | peak RSS MB (largest process) "
+             "| RSS MB (all processes) | wall / read all | load (1 min) |", "|---|---|---|---|---|---|---|---|---|"]
     for row in result["sizes"]:
         for name, r in row["arms"].items():
             before, after = r.get("load", (row["load_before"][0], row["load_after"][0]))  # an arm run on its own
+            busiest = r.get("busiest_process_cpu_seconds")
             lines.append(f"| {row['rows']:,} | {name} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
-                         f"{r['peak_rss_mb']:.0f} | {r['sum_rss_mb']:.0f} | {r['vs_read_all']:.1f} | "
-                         f"{before:.0f}-{after:.0f} |")
+                         f"{'-' if busiest is None else f'{busiest:.1f}'} | {r['peak_rss_mb']:.0f} | "
+                         f"{r['sum_rss_mb']:.0f} | {r['vs_read_all']:.1f} | {before:.0f}-{after:.0f} |")
     return "\n".join(lines)
 
 
@@ -170,6 +181,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", default="1,2", help="scoring arms: comma-separated worker counts (1,2)")
     parser.add_argument("--data-dir", default=str(ROOT / "runs" / "bench-stream"),
                         help="where the synthetic run folders go (never committed; deleted unless --keep)")
+    parser.add_argument("--no-compare", action="store_true", help="skip the proxmo compare arm")
     parser.add_argument("--keep", action="store_true", help="keep the synthetic run folders for another run")
     parser.add_argument("--out", default=str(RESULT), help="result JSON (merged by size with an existing one)")
     args = parser.parse_args(argv)
@@ -186,7 +198,7 @@ def main(argv=None) -> int:
     by_size = {r["rows"]: r for r in result.get("sizes", [])}
     try:
         for n in sizes:
-            row = measure_size(n, data_dir, workers)
+            row = measure_size(n, data_dir, workers, compare=not args.no_compare)
             row["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             by_size[n] = row
             result["sizes"] = [by_size[k] for k in sorted(by_size)]

@@ -11,7 +11,7 @@ from typing import Any
 
 from .credit import GiGPOConfig, GRPOConfig, ProxMOConfig, score
 from .credit.stream import score_run
-from .credit.ray_scorer import score_run_ray  # imports ray only when called
+from .credit.stream import score_run_ray  # imports ray only when called
 from .logs import read_log, read_run_metadata
 
 __version__ = "0.1.0"

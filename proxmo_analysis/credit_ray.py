@@ -1,5 +1,7 @@
-"""Kept so ``from proxmo_analysis.credit_ray import score_run_ray`` still works: the Ray scorer lives in
-``proxmo_analysis.credit.ray_scorer``."""
+"""Kept so ``from proxmo_analysis.credit_ray import score_run_ray`` still works: the Ray scorer is
+``proxmo_analysis.credit.stream.score_run_ray`` (its executor: ``proxmo_analysis.credit.ray_scorer``)."""
 
-from proxmo_analysis.credit.ray_scorer import *  # noqa: F401,F403
-from proxmo_analysis.credit.ray_scorer import __all__  # noqa: F401
+from proxmo_analysis.credit.ray_scorer import RayExecutor  # noqa: F401
+from proxmo_analysis.credit.stream import score_run_ray  # noqa: F401
+
+__all__ = ["RayExecutor", "score_run_ray"]

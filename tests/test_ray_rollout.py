@@ -22,6 +22,8 @@ from proxmo_analysis.logs import read_log  # noqa: E402
 from proxmo_envs.rollout import RandomPolicy, rollout  # noqa: E402
 from proxmo_envs.trajlog import MANIFEST_NAME  # noqa: E402
 
+from credit_checks import same_numbers  # noqa: E402
+
 pytestmark = pytest.mark.ray
 
 WEBSHOP = "proxmo/WebShop-v0"
@@ -191,7 +193,7 @@ def test_frozen_actor_is_killed_and_its_episodes_rerun(ray_session, tmp_path, mo
     assert not list(out.glob(".tmp-*"))
 
 
-def test_ray_data_rescoring_equals_local(ray_session, tmp_path):
+def test_ray_rescoring_equals_local_bit_for_bit(ray_session, tmp_path):
     df = alfworld_like_log(1500, iterations=2, seed=5)
     # interleave trajectories so task groups are split over part files
     df = df.sort("episode_id", "step").sort("rollout_index", maintain_order=True)
@@ -199,20 +201,28 @@ def test_ray_data_rescoring_equals_local(ray_session, tmp_path):
     full = read_log(run)
     from proxmo_analysis.credit_ray import score_run_ray
 
-    # proxmo: buckets of whole groups per call (several buckets); gigpo: one group per call
-    for method, kw, bucket in (("proxmo", {}, 400), ("gigpo", {"variant": "reference"}, 0)):
-        summary = score_run_ray(run, tmp_path / f"ray-{method}", method, rows_per_bucket=bucket, **kw)
+    # the local scorer's passes as Ray tasks: the same parts (segments of whole groups) and the same numbers
+    for method, kw in (("proxmo", {}), ("gigpo", {"variant": "reference"})):
+        summary = score_run_ray(run, tmp_path / f"ray-{method}", method, rows_per_batch=400, **kw)
+        local = score_run(run, tmp_path / f"local-{method}", method, rows_per_batch=400, **kw)
         assert summary["rows"] == full.height and summary["groups"] == full["group_id"].n_unique()
-        scored = read_log(tmp_path / f"ray-{method}").sort(KEY)
-        expected = score(full, method, **kw).sort(KEY)
-        for c in CREDIT:
-            np.testing.assert_allclose(scored[c].to_numpy(), expected[c].to_numpy(), rtol=0, atol=1e-6, err_msg=c)
-        assert scored.select(full.columns).equals(full.sort(KEY))  # input columns untouched
+        assert summary["parts"] == local["parts"] > 3
+        scored = read_log(tmp_path / f"ray-{method}")
+        same_numbers(scored, score(full, method, **kw))
+        assert scored.equals(read_log(tmp_path / f"local-{method}"))
+        assert scored.select(full.columns).sort(KEY).equals(full.sort(KEY))  # input columns untouched
         import pyarrow.parquet as pq
 
         meta = pq.read_schema(next((tmp_path / f"ray-{method}").glob("part-*.parquet"))).metadata
         assert json.loads(meta[b"proxmo.credit"])["method"] == method and b"proxmo.run" in meta
     assert (tmp_path / "ray-proxmo" / MANIFEST_NAME).exists()
+    # a bad log: one line naming the file and row (the task's error, not Ray's wrapper), nothing left behind
+    bad = write_run(df.filter(~((pl.col("episode_id") == df["episode_id"][0]) & (pl.col("step") == 1))),
+                    tmp_path / "bad", rows_per_part=300)
+    with pytest.raises(ValueError, match="gap in step: 0 is followed by 2") as err:
+        score_run_ray(bad, tmp_path / "ray-bad", "grpo")
+    assert "column 'step', row 1 of" in str(err.value) and "part-00000.parquet" in str(err.value)
+    assert "\n" not in str(err.value) and not (tmp_path / "ray-bad").exists()
 
 
 def test_cli_rollout_and_score_with_the_ray_backend(ray_session, tmp_path, capsys):

@@ -263,11 +263,11 @@ def test_ray_backend_writes_to_file_uri_and_pyarrow_filesystem(ray_session, tmp_
     assert rows((fs, "ray-fs")).equals(rows(tmp_path / "local"))
     assert {p.name.split("-w")[1][0] for p in (tmp_path / "ray-fs").glob("part-*.parquet")} == {"0", "1"}
 
-    # Ray Data re-scoring reads from and writes to pyarrow filesystem locations too
+    # re-scoring on Ray reads from and writes to pyarrow filesystem locations too
     from proxmo_analysis.credit import score
     from proxmo_analysis.credit_ray import score_run_ray
 
-    result = score_run_ray((fs, "ray-fs"), f"file://{tmp_path}/ray-fs-scored", "grpo", rows_per_bucket=0)
+    result = score_run_ray((fs, "ray-fs"), f"file://{tmp_path}/ray-fs-scored", "grpo", rows_per_batch=50)
     assert result["rows"] == rows(tmp_path / "local").height
     expected = score(read_log(tmp_path / "local"), "grpo").sort(KEY)
     scored = read_log(tmp_path / "ray-fs-scored").sort(KEY)

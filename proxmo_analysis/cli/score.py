@@ -56,12 +56,11 @@ def run(args: argparse.Namespace) -> int:
 
     src, out = _locations(args.run, args.out, args.method)
     if args.backend == "ray":
-        from proxmo_analysis.credit.ray_scorer import score_run_ray  # lazy: the local path never imports ray
+        from proxmo_analysis.credit.stream import score_run_ray
 
-        if args.resume:
-            raise ValueError("--resume is not supported with --backend ray; use --force to score again")
         summary = score_run_ray(src, out, args.method, address=args.address, num_cpus=args.workers,
-                                force=args.force, **credit_from(args))
+                                rows_per_batch=args.rows_per_batch, resume=args.resume, force=args.force,
+                                **credit_from(args))
     else:
         summary = score_run(src, out, args.method, workers=args.workers, rows_per_batch=args.rows_per_batch,
                             resume=args.resume, force=args.force, **credit_from(args))

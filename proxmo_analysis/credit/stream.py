@@ -52,16 +52,7 @@ from .dispatch import credit_columns, credit_metadata
 from .frame import ADDED_COLUMNS
 from .parallel import pack_groups, pool, share_work
 from .registry import Method, make_config, runs_in_workers
-from .runs import (  # noqa: F401  (re-exported: stream.fit_run_stats etc. were public here)
-    DEFAULT_ROWS_PER_BATCH,
-    clear_output,
-    copy_run_files,
-    fit_run_stats,
-    output_schema,
-    prepare_output,
-    run_files,
-    run_location_files,
-)
+from .runs import DEFAULT_ROWS_PER_BATCH, clear_output, copy_run_files, output_schema, prepare_output
 from .similarity import TermCounts, TfidfStats, count_terms, merge_counts
 
 #: the columns the credit methods read (whichever of them the log has)
@@ -483,36 +474,55 @@ def score_run(run: RunLike, out: RunLike, method: str = "proxmo", *,
     numbers equal ``score(read_log(run), method, **config)`` bit for bit. ``run`` and ``out`` are local
     paths or pyarrow filesystem locations (``file://``, ``s3://``, ``(FileSystem, path)``).
 
-    workers: processes (1: everything in this process). rows_per_batch: rows of whole groups per output
-    part (bounds memory). resume: finish an interrupted scoring into the same ``out`` with the same
-    settings (parts already written are kept). force: clear a previous scoring in ``out`` first.
-    ``backend="ray"`` scores on the Ray cluster at ``address`` (``credit.ray_scorer.score_run_ray``).
+    workers: processes (1: everything in this process; N: this one and N - 1 spawned workers).
+    rows_per_batch: rows of whole groups per output part (bounds memory; ``pack_file_blocks``). resume:
+    finish an interrupted scoring into the same ``out`` with the same settings (parts already written are
+    kept). force: clear a previous scoring in ``out`` first. ``backend="ray"`` runs the same passes as Ray
+    tasks on the cluster at ``address`` (``credit.ray_scorer.score_run_ray``; ``workers`` is then the
+    cluster's CPUs).
 
     Returns a summary dict: method, params, rows, groups, parts, out. Raises ValueError (one line naming
     file, column and row) on a log that breaks the spec; nothing is left in ``out`` then.
     """
     if backend == "ray":
-        if resume:
-            raise ValueError("--resume is not supported with the ray backend; use --force to score again")
-        from .ray_scorer import score_run_ray  # lazy: the local path never imports ray
-
-        return score_run_ray(run, out, method, address=address, force=force, **config)
+        return score_run_ray(run, out, method, address=address, rows_per_batch=rows_per_batch, resume=resume,
+                             force=force, **config)
     if backend != "local":
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
     m, cfg = make_config(method, config)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
-    if isinstance(rows_per_batch, bool) or not isinstance(rows_per_batch, int) or rows_per_batch < 1:
-        raise ValueError(f"rows_per_batch must be a positive int, got {rows_per_batch!r}")
+    check_rows_per_batch(rows_per_batch)
     run_loc, files, shown = located_parts(run)
     out = resolve_location(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder")
-
     # workers get the Method pickled; one that cannot travel (lambdas, a notebook's __main__) stays in-process.
     # This process works too (parallel.share_work), so ``workers`` processes take ``workers - 1`` spawned ones.
     executor = pool(workers - 1) if workers > 1 and runs_in_workers(m) else None
-    created, folder, committed, opened = False, None, False, False
+    committed = False
+    try:
+        summary = score_located(run_loc, files, shown, out, method, executor, workers, rows_per_batch, resume,
+                                force, config)
+        committed = True
+        return summary
+    finally:
+        if executor:
+            executor.shutdown(cancel_futures=not committed)
+
+
+def check_rows_per_batch(rows_per_batch: Any) -> None:
+    if isinstance(rows_per_batch, bool) or not isinstance(rows_per_batch, int) or rows_per_batch < 1:
+        raise ValueError(f"rows_per_batch must be a positive int, got {rows_per_batch!r}")
+
+
+def score_located(run_loc: RunLocation, files: list[str], shown: list[str], out: RunLocation, method: str,
+                  executor: Executor | None, workers: int, rows_per_batch: int, resume: bool, force: bool,
+                  config: Mapping[str, Any]) -> dict:
+    """``score_run``'s two passes over the checked ``files`` of ``run_loc`` into ``out``, the calls shared
+    by this process and ``executor`` (a process pool, Ray tasks, or None) as ``parallel.share_work``."""
+    m, cfg = make_config(method, dict(config))
+    created, folder, opened = False, None, False
     try:
         index, counts = index_run(run_loc, files, shown, m.uses_tfidf_batch(cfg), executor, workers=workers)
         stats = fit_stats(counts, getattr(cfg, "max_features", 0))
@@ -535,16 +545,54 @@ def score_run(run: RunLike, out: RunLike, method: str = "proxmo", *,
         share_work(score_segments, calls, executor, workers)
         copy_run_files(folder, out)
         write_marker(out, COMPLETE, info)
-        committed = True
     except ValueError:
         if opened:  # a bad log found while scoring: leave no half-written folder behind
             _remove_output(out, created)
         raise
-    finally:
-        if executor:
-            executor.shutdown(cancel_futures=not committed)
     return {"method": method, "params": cfg.to_dict(), "rows": plan.rows, "groups": plan.groups,
             "parts": len(plan.segments), "out": str(out)}
 
 
-__all__ = ["DEFAULT_ROWS_PER_BATCH", "Plan", "fit_stats", "index_run", "plan_segments", "score_run", "score_segment"]
+def score_run_ray(run: RunLike, out: RunLike, method: str = "proxmo", *, address: str | None = None,
+                  num_cpus: int | None = None, rows_per_batch: int = DEFAULT_ROWS_PER_BATCH, resume: bool = False,
+                  force: bool = False, **config: Any) -> dict:
+    """Score a run folder (or one Parquet file) into ``out`` on Ray (``credit.ray_scorer``); the numbers of ``score_run``, bit for bit.
+
+    Args:
+        run, out: as ``credit.stream.score_run`` (local paths are made absolute, so every Ray worker finds
+            them whatever its working directory).
+        method, config: as ``proxmo_analysis.score`` (a registered method name, ``credit.registry``, and
+            the fields of the method's config). The Method travels to the Ray workers pickled.
+        address: a Ray cluster to join; ``None`` starts a local Ray with ``num_cpus`` CPUs (default: all)
+            unless one is already running in this process.
+        rows_per_batch, resume, force: as ``score_run``.
+
+    Returns ``score_run``'s summary dict: ``method``, ``params``, ``rows``, ``groups``, ``parts``, ``out``.
+    """
+    make_config(method, dict(config))  # a bad method or setting is refused before Ray starts
+    check_rows_per_batch(rows_per_batch)
+    run_loc, files, shown = located_parts(run)
+    if run_loc.is_local:
+        run_loc = RunLocation(str(Path(run_loc.path).resolve()))
+        files = [str(Path(f).resolve()) for f in files]
+    out = resolve_location(out)
+    if out.is_local:
+        out = RunLocation(str(Path(out.path).resolve()))
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder")
+
+    import ray
+
+    from proxmo_envs.ray_session import connect, release_idle_actors
+
+    from .ray_scorer import RayExecutor  # lazy: the local path never imports ray
+
+    connect(address, num_cpus=num_cpus)
+    release_idle_actors()  # idle pooled env actors hold a CPU each; the scoring tasks need them
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    return score_located(run_loc, files, shown, out, method, RayExecutor(), cpus + 1, rows_per_batch, resume,
+                         force, config)
+
+
+__all__ = ["DEFAULT_ROWS_PER_BATCH", "Plan", "fit_stats", "index_run", "plan_segments", "score_located", "score_run",
+           "score_run_ray", "score_segment"]
