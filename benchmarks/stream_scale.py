@@ -15,7 +15,9 @@ run and each in a fresh child process:
 - ``score, W worker(s)``: ``proxmo score RUN --method proxmo`` (paper variant) with ``--workers W``
   (``W`` processes: this one and ``W - 1`` spawned workers);
 - ``compare grpo,gigpo,proxmo, W workers``: ``proxmo compare RUN --methods grpo,gigpo,proxmo`` with the
-  largest ``W`` of ``--workers`` (several methods over one log, streamed the same way).
+  largest ``W`` of ``--workers`` (several methods over one log, streamed the same way);
+- with ``--ray``: ``proxmo score RUN --backend ray --workers 1`` (the driver and one Ray CPU, on a local Ray
+  started by the command: its start-up and Ray's own processes are included).
 
 Wall time includes the interpreter start. Memory: ``peak RSS`` is the largest single process (``ru_maxrss``
 of the children), ``sum RSS`` the largest sum over the process tree, sampled every 20 ms (workers
@@ -83,11 +85,11 @@ def _tree_rss(pid: int, cpu: dict[int, float] | None = None) -> int:
     return total
 
 
-def run_child(argv: list[str]) -> dict:
+def run_child(argv: list[str], extra_env: dict[str, str] | None = None) -> dict:
     """Run ``argv`` (a Python child) under ``/usr/bin/time``: wall seconds, CPU seconds and the peak RSS of
     the largest process of its tree (what ``time -v`` reports; measured from the small ``time`` process, so
     this benchmark's own memory is not inherited), and the peak RSS summed over the tree (sampled)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(extra_env or {})}
     with tempfile.NamedTemporaryFile("r") as report, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(["/usr/bin/time", "-f", "%M %U %S", "-o", report.name, *argv], env=env,
@@ -131,7 +133,13 @@ def build(n: int, data_dir: Path) -> Path:
     return run
 
 
-def measure_size(n: int, data_dir: Path, workers: list[int], compare: bool = True) -> dict:
+#: the Ray arm's environment: without Ray's metrics agent, whose start-up deadline a loaded machine misses
+RAY_ENV = {"RAY_enable_metrics_collection": "0"}
+RAY_ARM = "score on Ray (the driver + 1 Ray CPU)"
+
+
+def measure_size(n: int, data_dir: Path, workers: list[int], compare: bool = True, ray: bool = False,
+                 only: list[str] | None = None) -> dict:
     run = build(n, data_dir)
     row = {"rows": n, "data_mb": round(sum(p.stat().st_size for p in run.glob("part-*")) / 2**20, 1),
            "load_before": load(), "arms": {}}
@@ -146,15 +154,22 @@ def measure_size(n: int, data_dir: Path, workers: list[int], compare: bool = Tru
     if compare:
         arms[f"compare {COMPARED}, {w} worker{'s' * (w > 1)}"] = [sys.executable, "-c", SCORE, "compare", str(run),
                                                                   "--methods", COMPARED, "--workers", str(w)]
+    if ray:
+        arms[RAY_ARM] = [sys.executable, "-c", SCORE, "score", str(run), "--method", "proxmo", "--out",
+                         str(data_dir / f"scored-{n}-ray"), "--backend", "ray", "--workers", "1"]
+    if only:
+        arms = {k: v for k, v in arms.items() if k in only}
     for name, argv in arms.items():
-        r = run_child(argv)
+        shutil.rmtree(data_dir / f"scored-{n}-ray", ignore_errors=True)
+        r = run_child(argv, RAY_ENV if name == RAY_ARM else None)
         row["arms"][name] = r
         print(f"{n:>11,} | {name:<22} | {r['seconds']:>8.2f} | {r['cpu_seconds']:>8.2f} | {r['peak_rss_mb']:>8.0f} "
               f"| {r['sum_rss_mb']:>8.0f}", flush=True)
     for w in workers:
         shutil.rmtree(data_dir / f"scored-{n}-w{w}", ignore_errors=True)
+    shutil.rmtree(data_dir / f"scored-{n}-ray", ignore_errors=True)
     row["load_after"] = load()
-    floor = row["arms"]["read all columns"]["seconds"]
+    floor = row["arms"].get("read all columns", {}).get("seconds")
     for name, r in row["arms"].items():
         r["vs_read_all"] = round(r["seconds"] / floor, 2) if floor else None
     return row
@@ -181,6 +196,9 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", default="1,2", help="scoring arms: comma-separated worker counts (1,2)")
     parser.add_argument("--data-dir", default=str(ROOT / "runs" / "bench-stream"),
                         help="where the synthetic run folders go (never committed; deleted unless --keep)")
+    parser.add_argument("--ray", action="store_true", help=f"add the arm {RAY_ARM!r} (--backend ray)")
+    parser.add_argument("--only", default="", help="comma-separated arm names to run (default: all); merged "
+                        "into the size's existing arms in --out")
     parser.add_argument("--no-compare", action="store_true", help="skip the proxmo compare arm")
     parser.add_argument("--keep", action="store_true", help="keep the synthetic run folders for another run")
     parser.add_argument("--out", default=str(RESULT), help="result JSON (merged by size with an existing one)")
@@ -198,8 +216,18 @@ def main(argv=None) -> int:
     by_size = {r["rows"]: r for r in result.get("sizes", [])}
     try:
         for n in sizes:
-            row = measure_size(n, data_dir, workers, compare=not args.no_compare)
-            row["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            only = [a for a in args.only.split(",") if a] if args.only else None
+            row = measure_size(n, data_dir, workers, compare=not args.no_compare, ray=args.ray, only=only)
+            if only and n in by_size:  # a re-run of some arms: keep the size's other arms
+                kept = by_size[n]
+                kept["arms"].update({k: {**v, "load": (row["load_before"][0], row["load_after"][0]),
+                                         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+                                     for k, v in row["arms"].items()})
+                floor = kept["arms"]["read all columns"]["seconds"]
+                for r in kept["arms"].values():
+                    r["vs_read_all"] = round(r["seconds"] / floor, 2)
+                row = kept
+            row.setdefault("date", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
             by_size[n] = row
             result["sizes"] = [by_size[k] for k in sorted(by_size)]
             out.parent.mkdir(parents=True, exist_ok=True)
