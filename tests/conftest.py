@@ -12,6 +12,11 @@ from pathlib import Path
 
 import pytest
 
+# Ray's metrics agent is of no use to a test, and on a loaded machine the raylet can time out waiting for its
+# port and fail to start ("Timed out waiting for file .../metrics_agent_port_*"): the Ray tests (and the Ray
+# CLI runs they start as subprocesses, which inherit this) run without it.
+os.environ.setdefault("RAY_enable_metrics_collection", "0")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PROXMO_SHARED", REPO.parent / "shared"))
 
