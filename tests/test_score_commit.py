@@ -103,3 +103,16 @@ def test_scored_parts_without_a_marker_are_refused(run_dir, tmp_path):
     (out / SCORING_NAME).write_text("{not json")
     with pytest.raises(ValueError, match="not a readable commit marker"):
         read_log(out)
+
+
+def test_a_terminal_sees_the_scoring_progress(run_dir, tmp_path, capsys, monkeypatch):
+    """On a terminal ``proxmo score`` shows its passes and the parts written against the plan; with
+    --no-progress, or when stderr is not a terminal (logs, pipes, these other tests), it prints nothing."""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert main(["score", str(run_dir), "--out", str(tmp_path / "a"), "--method", "grpo", "--rows-per-batch", "2000"]) == 0
+    captured = capsys.readouterr()
+    parts = len(list((tmp_path / "a").glob("part-*.parquet")))
+    assert parts > 1 and "scored parts" in captured.err and f"{parts}/{parts}" in captured.err
+    assert captured.out.startswith("scored 11903 rows") and f"{parts}/{parts}" not in captured.out
+    assert main(["score", str(run_dir), "--out", str(tmp_path / "b"), "--method", "grpo", "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""

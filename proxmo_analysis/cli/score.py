@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import sys
+import threading
 from pathlib import Path
+from typing import Iterator
 
 from proxmo_analysis.credit.registry import method_names
 
@@ -35,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="finish an interrupted scoring into the same --out (same settings; written parts kept)")
     add_force(parser, "scored copy (scoring.json, part-*.parquet; other files in --out are kept)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_credit_options(parser)
     parser.set_defaults(func=run)
 
@@ -51,19 +57,71 @@ def _locations(run: str, out: str | None, method: str) -> tuple[str | Path, str 
     return src, Path(out) if out else base.with_name(f"{base.name}-scored-{method}")
 
 
+@contextlib.contextmanager
+def _progress(out: str | Path, disable: bool) -> Iterator[None]:
+    """A progress bar on stderr while scoring into a local ``out``: "indexing" during the first pass, then
+    the scored parts written against the planned count that ``scoring.json`` records. It watches the folder
+    (so it follows worker processes and Ray tasks alike); off with ``--no-progress``, when stderr is not a
+    terminal, and for object-store outputs."""
+    if disable or "://" in str(out) or not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from proxmo_envs.trajlog.commit import COMPLETE, SCORING_NAME
+    from proxmo_envs.trajlog.schema import PART_GLOB
+
+    folder = Path(out)
+    stop = threading.Event()
+    progress = Progress(TextColumn("[bold]score[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=Console(stderr=True))
+    bar = progress.add_task("indexing (pass 1 of 2)", total=None)
+
+    def refresh(final: bool = False) -> None:
+        try:  # written atomically: "in progress" with the planned part count once the first pass is done
+            marker = json.loads((folder / SCORING_NAME).read_text())
+        except (OSError, ValueError):
+            return
+        if not isinstance(marker, dict) or not isinstance(marker.get("parts"), int):
+            return
+        if marker.get("state") == COMPLETE and not final:  # an earlier scoring that --force will replace
+            return
+        progress.update(bar, description="scored parts" if final else "scoring parts (pass 2 of 2)",
+                        total=marker["parts"], completed=sum(1 for _ in folder.glob(PART_GLOB)))
+
+    def watch() -> None:
+        while not stop.wait(0.5):
+            refresh()
+
+    with progress:
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        try:
+            yield
+            refresh(final=True)  # the finished count, before the bar's last render
+        finally:
+            stop.set()
+            thread.join()
+
+
 def run(args: argparse.Namespace) -> int:
-    from proxmo_analysis.credit.stream import score_run
-
     src, out = _locations(args.run, args.out, args.method)
-    if args.backend == "ray":
-        from proxmo_analysis.credit.stream import score_run_ray
-
-        summary = score_run_ray(src, out, args.method, address=args.address, num_cpus=args.workers,
-                                rows_per_batch=args.rows_per_batch, resume=args.resume, force=args.force,
-                                **credit_from(args))
-    else:
-        summary = score_run(src, out, args.method, workers=args.workers, rows_per_batch=args.rows_per_batch,
-                            resume=args.resume, force=args.force, **credit_from(args))
+    with _progress(out, args.no_progress):
+        summary = _score(args, src, out)
     print(f"scored {summary['rows']} rows in {summary['groups']} task groups with {args.method} "
           f"-> {summary['out']} ({summary['parts']} parts)")
     return 0
+
+
+def _score(args: argparse.Namespace, src: str | Path, out: str | Path) -> dict:
+    from proxmo_analysis.credit.stream import score_run
+
+    if args.backend == "ray":
+        from proxmo_analysis.credit.stream import score_run_ray
+
+        return score_run_ray(src, out, args.method, address=args.address, num_cpus=args.workers,
+                             rows_per_batch=args.rows_per_batch, resume=args.resume, force=args.force,
+                             **credit_from(args))
+    return score_run(src, out, args.method, workers=args.workers, rows_per_batch=args.rows_per_batch,
+                     resume=args.resume, force=args.force, **credit_from(args))
