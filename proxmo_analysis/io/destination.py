@@ -9,6 +9,7 @@ is never deleted.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from pathlib import Path
 from typing import Iterable
@@ -38,10 +39,11 @@ def check_destination(dest: str | os.PathLike[str], replace: bool, markers: Iter
 
 
 def swap_into(tmp: Path, out: Path) -> None:
-    """Move the finished export ``tmp`` to ``out``, replacing an earlier one only now that ``tmp`` is whole."""
+    """Move the finished ``tmp`` (an export, or an imported run folder) to ``out``, replacing what is there
+    only now that ``tmp`` is whole: a folder at ``out`` is set aside under a unique name, the new one moved
+    in, the old one deleted."""
     if out.is_dir():
-        old = out.with_name(f".old-{out.name}")
-        shutil.rmtree(old, ignore_errors=True)
+        old = out.with_name(f".old-{out.name}-{secrets.token_hex(4)}")
         os.replace(out, old)
         os.replace(tmp, out)
         shutil.rmtree(old, ignore_errors=True)

@@ -268,6 +268,7 @@ def write_run(episodes: Iterable[Episode], out: str | os.PathLike[str], *, env_i
     reader included) removes it and leaves ``out`` as it was. Returns a summary dict (``out``,
     ``episodes``, ``rows``, ``groups``).
     """
+    from proxmo_analysis.io.destination import swap_into
     from proxmo_analysis.logs import validate_log
 
     target = Path(out)
@@ -296,15 +297,7 @@ def write_run(episodes: Iterable[Episode], out: str | os.PathLike[str], *, env_i
                     "rows": writer.rows_written, "groups": len(groups), **(extra_manifest or {})}
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         validate_log(staging)
-        old = None
-        if occupied:  # a run folder being replaced: set it aside, move the new one in, then delete it
-            old = target.parent / f".tmp-replaced-{target.name}-{secrets.token_hex(4)}"
-            os.replace(target, old)
-        elif target.exists():
-            target.rmdir()  # empty (checked above)
-        os.replace(staging, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_into(staging, target)  # an empty folder or a run folder (checked above) is replaced
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -259,8 +259,6 @@ class EnvProbe:
 
 def _probe_env(env_id: str, env_kwargs: dict[str, Any]) -> EnvProbe:
     """Step 2: make the env once (unknown ids and non-proxmo envs fail here, before the folder exists)."""
-    import proxmo_envs  # noqa: F401  (registers the ids)
-
     probe = make_checked(env_id, env_kwargs)
     try:
         task_ids = getattr(probe.unwrapped, "task_ids", None)
