@@ -99,6 +99,11 @@ def shared_start(budget: Budget, seed: int, out: Path) -> Path:
 
     from proxmo_analysis.training import train
 
+    if (out / "metrics.csv").is_file() and (out / "checkpoints" / "last.pt").is_file():
+        # A finished start is reused as it is: it has no iterations, so settings that only shape iterations
+        # (e.g. eval_every) cannot have changed it, and each run's init_from checks the settings it does
+        # depend on (training.START_KEYS) and refuses a start that differs.
+        return out
     config = config_of(dataclasses.replace(budget, iterations=0), "grpo", seed, out)
     train(config, resume=(out / "checkpoints" / "last.pt").is_file())
     return out
