@@ -41,3 +41,20 @@ def test_an_empty_label_is_never_a_phrase():
     f = scalar_features(ctx)
     assert f[:, 1].tolist() == [0.0, 0.0]
     assert f[:, 0].tolist() == [0.0, 0.0]
+
+
+def test_the_hashed_encoders_text_cache_is_bounded_and_changes_no_number(monkeypatch):
+    from proxmo_analysis.policy import encoders
+
+    texts = [f"you are in room {i}, you see a cabinet {i % 7}" for i in range(50)]
+    unbounded = encoders.HashedNgramEncoder(dim=8, buckets=1 << 10, seed=3)
+    expected = unbounded(texts)
+    monkeypatch.setattr(encoders, "CACHED_TEXTS", 16)
+    bounded = encoders.HashedNgramEncoder(dim=8, buckets=1 << 10, seed=3)
+    first = bounded(texts)
+    assert bounded.cache_size <= 16
+    again = bounded(texts[::-1])  # every text again, some recomputed after the cache started over
+    assert bounded.cache_size <= 16
+    assert torch.equal(first, expected)
+    assert torch.equal(again, expected.flip(0))
+    assert bounded([]).shape == (0, 8)
