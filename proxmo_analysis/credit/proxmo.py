@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from .config import ProxMOConfig
 from .episode import row_mean_advantage, trajectory_advantage
-from .frame import StepRows, code_values, dense_codes
+from .frame import StepRows, text_codes  # noqa: F401  (text_codes: also imported from here)
 from .groups import group_count, group_mean
 from .returns import Credit, episode_groups, episode_sums, step_returns, step_rewards
 from .similarity import TfidfStats, count_terms, fit_transform_tfidf, minilm_embed
@@ -35,10 +35,24 @@ def psc_weights(success: np.ndarray, p: np.ndarray, alpha: float, beta: float) -
     return 1.0 + beta * f
 
 
-def _sequential_sum(x: np.ndarray) -> np.ndarray:
-    """``x.sum(axis=-1)`` added strictly left to right (``add.accumulate`` is sequential by definition),
-    so a block's sums never depend on the shape of the array it was computed in."""
-    return np.add.accumulate(x, axis=-1)[..., -1]
+def _sequential_sum(x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """``(x * weights).sum(axis=-1)`` added strictly left to right (the numbers of ``np.add.accumulate``,
+    which is sequential by definition), so a block's sums never depend on the shape of the array it was
+    computed in. weights: broadcast against ``x`` (default: none). One vectorised add per position of the
+    short last axis: numpy's reductions along a short axis spend their time in per-row loop overhead."""
+    term = (lambda j: x[..., j]) if weights is None else (lambda j: x[..., j] * weights[..., j])
+    total = np.array(term(0), dtype=np.result_type(x), copy=True)
+    for j in range(1, x.shape[-1]):
+        total += term(j)
+    return total
+
+
+def _last_axis_max(x: np.ndarray) -> np.ndarray:
+    """``x.max(axis=-1)`` (exact, NaN-propagating like it) as one vectorised maximum per position."""
+    top = x[..., 0].copy()
+    for j in range(1, x.shape[-1]):
+        np.maximum(top, x[..., j], out=top)
+    return top
 
 
 #: elements of the (blocks, L, L) similarity arrays built at once; bounds the kernel's memory
@@ -88,10 +102,10 @@ def soft_baselines(gram: np.ndarray, gram_start: np.ndarray, gram_width: np.ndar
             li = local[rows]
             flat = gram_start[g][:, None, None] + li[:, :, None] * gram_width[g][:, None, None] + li[:, None, :]
             logits = gram[flat] / tau
-            logits -= logits.max(axis=2, keepdims=True)
+            logits -= _last_axis_max(logits)[:, :, None]
             w = np.exp(logits)
             w /= _sequential_sum(w)[:, :, None]
-            out[rows] = _sequential_sum(w * returns[rows][:, None, :])
+            out[rows] = _sequential_sum(w, returns[rows][:, None, :])
             if weights_out is not None:
                 weights_out[rows[:, :, None], rows[:, None, :]] = w
     return out
@@ -157,6 +171,23 @@ def dense_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     return dense
 
 
+def _block_columns(e_group: np.ndarray, e_index: np.ndarray, n_groups: int, n_cols: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's number of distinct columns (G,) and each entry's rank among its group's sorted
+    columns (entries,): ``e_group`` / ``e_index`` give every stored entry's group and column. A (G, n_cols)
+    table of used columns when that is small (TF-IDF vocabularies are): no sort of the entries."""
+    if n_groups * n_cols <= max(1 << 16, 4 * len(e_index)):
+        used = np.zeros((n_groups, max(n_cols, 1)), dtype=bool)
+        used[e_group, e_index] = True
+        rank = np.cumsum(used, axis=1, dtype=np.int64)
+        return rank[:, -1], rank[e_group, e_index] - 1
+    n_cols = max(n_cols, 1)
+    col_key, e_col = np.unique(e_group * n_cols + e_index, return_inverse=True)
+    cols = np.bincount(col_key // n_cols, minlength=n_groups)
+    c_first = np.cumsum(cols) - cols
+    return cols, e_col.reshape(-1) - c_first[e_group]
+
+
 def group_grams(matrix: sp.csr_matrix, group: np.ndarray, state: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The cosine matrix of every group's distinct states, from one CSR matrix of state vectors.
@@ -182,11 +213,7 @@ def group_grams(matrix: sp.csr_matrix, group: np.ndarray, state: np.ndarray
     e_pair = np.repeat(np.arange(len(pair)), lengths)
     offsets = np.repeat(indptr[p_state] - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
     e_group = p_group[e_pair]
-    n_cols = max(matrix.shape[1], 1)
-    col_key, e_col = np.unique(e_group * n_cols + indices[offsets], return_inverse=True)
-    cols = np.bincount(col_key // n_cols, minlength=n_groups)
-    c_first = np.cumsum(cols) - cols
-    e_col = e_col.reshape(-1) - c_first[e_group]
+    cols, e_col = _block_columns(e_group, indices[offsets], n_groups, matrix.shape[1])
     block_size = width * cols
     b_start = np.cumsum(block_size) - block_size
     dense = np.zeros(int(block_size.sum()))
@@ -245,22 +272,6 @@ def fit_batch_stats(observation: pl.Series, batch: np.ndarray, max_features: int
     return out
 
 
-def text_codes(series: pl.Series) -> tuple[np.ndarray, pl.Series]:
-    """Codes of a string column's distinct values and those values: ``values[codes[i]] == series[i]``.
-
-    Codes come from 64-bit hashes (one sort of n integers), checked exactly by comparing every row with its
-    code's value; a hash collision falls back to ``dense_codes``."""
-    if not len(series):
-        return np.zeros(0, dtype=np.int64), series.clear()
-    _, first, codes = np.unique(series.hash(seed=0).to_numpy(), return_index=True, return_inverse=True)
-    codes = codes.reshape(-1)
-    values = series.gather(first)
-    if bool((values.gather(codes) == series).all()):
-        return codes, values
-    codes = dense_codes(series)
-    return codes, pl.Series(series.name, code_values(series, codes), dtype=series.dtype)
-
-
 def _flat_grams(grams: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     width = np.array([g.shape[0] for g in grams], dtype=np.int64)
     start = np.cumsum(width * width) - width * width
@@ -304,7 +315,7 @@ def psa_step(rows: StepRows, returns: np.ndarray, cfg: ProxMOConfig,
     batch_of_group[group] = rows.batch
     if np.any(batch_of_group[group] != rows.batch):
         raise ValueError("a task group spans several iterations; group_id must be unique per iteration")
-    obs_code, texts = text_codes(rows.observation)
+    obs_code, texts = rows.observation_text_codes()
     keys = rows.step if cfg.candidates == "same_step" else np.zeros(rows.n_rows, dtype=np.int64)
     scored = np.ones(rows.n_rows, dtype=bool)  # rows whose group gets a PSA baseline
 

@@ -14,6 +14,8 @@ from typing import Sequence
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 
@@ -36,32 +38,77 @@ class TermCounts:
 TOKEN_PATTERN = r"\b\w\w+\b"
 
 
-def _ascii_tokens(texts: Sequence[str]) -> pl.DataFrame | None:
-    r"""(doc, token) rows, one per token occurrence (polars regex engine), or None when a text is not ASCII.
+def _string_buffers(series: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A String Series as Arrow's two buffers: offsets (n + 1,) int64 from 0 and the bytes (uint8)."""
+    array = series.to_arrow()
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not pa.types.is_large_string(array.type):
+        array = array.cast(pa.large_string())
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset:array.offset + len(array) + 1]
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8) if array.buffers()[2] is not None else np.zeros(0, np.uint8)
+    return offsets - offsets[0], data[offsets[0]:offsets[-1]]
 
-    On ASCII text, Rust's Unicode ``\w``/``\b`` and lower-casing agree exactly with Python's, so the
-    tokens equal scikit-learn's; other text goes through scikit-learn itself."""
+
+def _ascii_tokens(texts: Sequence[str] | pl.Series) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    r"""Every token occurrence of ``texts`` in text order, or None when a text is not ASCII.
+
+    Returns (doc, code, tokens): the text (int64 (m,)) and token (int64 (m,), into ``tokens``, the
+    distinct tokens in order of first occurrence) of each occurrence. scikit-learn's analyser (lower-case,
+    then ``\b\w\w+\b``) on ASCII text: ``\w`` is a letter, digit or underscore there, so a token is a
+    maximal run of such bytes, two or more long, inside one text, and lower-casing is byte-wise. The runs
+    are found on the texts' bytes with numpy and the tokens dictionary-encoded by Arrow (no regex, no
+    string per occurrence); other text goes through scikit-learn itself. A null text has no tokens."""
     # a polars Series is used as it is (no round trip through Python strings)
     series = texts.cast(pl.String) if isinstance(texts, pl.Series) else pl.Series("text", list(texts), dtype=pl.String)
-    if series.str.contains(r"[^\x00-\x7F]").any():
+    offsets, data = _string_buffers(series.fill_null(""))
+    if len(data) and int(data.max()) >= 128:
         return None
-    frame = pl.DataFrame({"doc": np.arange(len(series)), "token": series.str.to_lowercase()
-                          .str.extract_all(TOKEN_PATTERN)})
-    # one row per token occurrence: the count matrix sums them (no string group-by, the slow part)
-    return frame.explode("token").drop_nulls("token")
+    # uint8 arithmetic wraps, so ``x - a < k`` tests a <= x < a + k
+    word = ((data | 32) - 97 < 26) | (data - 48 < 10) | (data == 95)
+    start, end = word.copy(), word.copy()
+    start[1:] &= ~word[:-1]
+    end[:-1] &= ~word[1:]
+    # a run never crosses from one text into the next
+    nonempty = offsets[1:] > offsets[:-1]
+    first, last = offsets[:-1][nonempty], offsets[1:][nonempty] - 1
+    start[first] = word[first]
+    end[last] = word[last]
+    single = start & end  # one-character runs are no tokens
+    start &= ~single
+    lo, hi = np.flatnonzero(start), np.flatnonzero(end & ~single) + 1
+    token_offsets = np.zeros(len(lo) + 1, dtype=np.int64)
+    np.cumsum(hi - lo, out=token_offsets[1:])
+    token_bytes = data[word & ~single]  # the tokens' bytes, in order
+    token_bytes = token_bytes + (token_bytes - 65 < 26).view(np.uint8) * np.uint8(32)  # lower-case A-Z
+    tokens = pa.LargeStringArray.from_buffers(len(lo), pa.py_buffer(token_offsets), pa.py_buffer(token_bytes))
+    encoded = pc.dictionary_encode(tokens)
+    per_doc = np.diff(np.searchsorted(lo, offsets))  # tokens starting in each text
+    doc = np.repeat(np.arange(len(per_doc), dtype=np.int64), per_doc)
+    code = np.frombuffer(encoded.indices.buffers()[1], dtype=np.int32)[:len(lo)].astype(np.int64)
+    return doc, code, encoded.dictionary.to_pylist()
 
 
 def _as_list(texts: Sequence[str] | pl.Series) -> list[str]:
     return texts.to_list() if isinstance(texts, pl.Series) else list(texts)
 
 
-def _count_matrix(tokens: pl.DataFrame, vocabulary: pl.DataFrame, n_docs: int) -> sp.csr_matrix:
-    """CSR counts (n_docs, len(vocabulary)) from (doc, token) occurrence rows; vocabulary: (token, col)."""
-    hits = tokens.join(vocabulary, on="token", how="inner")
-    x = sp.csr_matrix((np.ones(hits.height), (hits["doc"].to_numpy(), hits["col"].to_numpy())),
-                      shape=(n_docs, vocabulary.height))
-    x.sum_duplicates()
-    return x
+def _count_matrix(doc: np.ndarray, col: np.ndarray, n_docs: int, n_cols: int) -> sp.csr_matrix:
+    """CSR counts (n_docs, n_cols) float64, sorted indices, from occurrence rows (doc, col); ``col`` -1:
+    not counted. What ``csr_matrix((ones, (doc, col)))`` plus ``sum_duplicates`` gives (one sort of the
+    occurrences' cells, no hash join)."""
+    kept = col >= 0
+    cell = np.sort(doc[kept] * max(n_cols, 1) + col[kept])  # row-major cell of each occurrence, in order
+    first = np.ones(len(cell), dtype=bool)
+    first[1:] = cell[1:] != cell[:-1]
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, len(cell))).astype(np.float64)
+    cells = cell[starts]
+    indptr = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cells // max(n_cols, 1), minlength=n_docs), out=indptr[1:])
+    index_type = np.int32 if max(n_cols, len(cells)) < 2 ** 31 else np.int64
+    return sp.csr_matrix((counts, (cells % max(n_cols, 1)).astype(index_type), indptr.astype(index_type)),
+                         shape=(n_docs, n_cols))
 
 
 def count_terms(texts: Sequence[str], multiplicity: np.ndarray | None = None) -> tuple[TermCounts, sp.csr_matrix]:
@@ -76,12 +123,15 @@ def count_terms(texts: Sequence[str], multiplicity: np.ndarray | None = None) ->
         return TermCounts.empty(), sp.csr_matrix((0, 0))
     tokens = _ascii_tokens(texts)
     if tokens is not None:
-        if tokens.height == 0:
+        doc, code, distinct = tokens
+        if not distinct:
             counts = TermCounts(np.array([], dtype=object), np.zeros(0), np.zeros(0, dtype=np.int64), int(mult.sum()))
             return counts, sp.csr_matrix((len(texts), 0))
-        vocab = tokens.select(pl.col("token").unique().sort()).with_row_index("col")
-        x = _count_matrix(tokens, vocab.with_columns(pl.col("col").cast(pl.Int64)), len(texts))
-        terms = np.array(vocab["token"].to_list(), dtype=object)
+        order = sorted(range(len(distinct)), key=distinct.__getitem__)  # ASCII: code point order is byte order
+        rank = np.empty(len(distinct), dtype=np.int64)
+        rank[order] = np.arange(len(distinct))
+        x = _count_matrix(doc, rank[code], len(texts), len(distinct))
+        terms = np.array([distinct[i] for i in order], dtype=object)
     else:
         from sklearn.feature_extraction.text import CountVectorizer  # deferred: importing sklearn takes ~1 s
 
@@ -163,9 +213,9 @@ class TfidfStats:
             return sp.csr_matrix((len(texts), 0))
         tokens = _ascii_tokens(texts)
         if tokens is not None:
-            vocab = pl.DataFrame({"token": list(self.vocabulary), "col": list(self.vocabulary.values())},
-                                 schema={"token": pl.String, "col": pl.Int64})
-            return self.weigh(_count_matrix(tokens, vocab, len(texts)), norm_eps)
+            doc, code, distinct = tokens
+            col = np.array([self.vocabulary.get(token, -1) for token in distinct], dtype=np.int64)
+            return self.weigh(_count_matrix(doc, col[code], len(texts), len(self.vocabulary)), norm_eps)
         from sklearn.feature_extraction.text import CountVectorizer
 
         counts = CountVectorizer(vocabulary=self.vocabulary, dtype=np.float64).transform(_as_list(texts))

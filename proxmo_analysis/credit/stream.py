@@ -102,6 +102,19 @@ def codes_of(table: pa.Table, name: str) -> tuple[np.ndarray, pl.Series]:
     return numpy_of(chunk.indices).astype(np.int64, copy=False), values.rename(name).cast(pl.String)
 
 
+def dictionary_column(table: pa.Table, name: str) -> tuple[np.ndarray, pl.Series] | None:
+    """A dictionary-encoded text column of ``table`` as (indices (n,), dictionary), one chunk (the
+    dictionaries of several files' pieces unified), or None when it is absent, plain or has nulls."""
+    if name not in table.column_names:
+        return None
+    column = table.column(name)
+    if not pa.types.is_dictionary(column.type) or column.null_count:
+        return None
+    if column.num_chunks != 1:
+        table = table.select([name]).unify_dictionaries().combine_chunks()
+    return codes_of(table, name)
+
+
 def numpy_of(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """An Arrow array as numpy, through polars: pyarrow's own ``to_numpy`` imports pandas (~1 s a process)."""
     return pl.from_arrow(array).to_numpy()
@@ -383,7 +396,9 @@ def score_segment(job: Job, segment: list[str], files: list[int], name: str, cac
     """Read the rows of ``segment``'s groups from ``files`` (``cache``: tables already read, updated) and
     score them; returns the scored table and the schema part ``name`` is written with (``write_part``)."""
     table, locate = read_segment(job.location, job.files, job.shown, segment, files, cache)
-    credit = credit_columns(scoring_frame(table), job.method, job.cfg, job.stats, where=job.where, locate=locate)
+    observations = dictionary_column(table, "observation") if job.method.needs_observation(job.cfg) else None
+    credit = credit_columns(scoring_frame(table), job.method, job.cfg, job.stats, where=job.where, locate=locate,
+                            observation_dictionary=observations)
     for c in ADDED_COLUMNS:
         if c in table.column_names:
             table = table.drop_columns([c])
