@@ -228,3 +228,18 @@ def test_share_work_keeps_order_and_raises_the_first_error():
 
     with ThreadPoolExecutor(1) as ex, pytest.raises(ValueError, match="call 5 failed"):
         share_work(fail_at, calls, ex, workers=2)
+
+
+def test_tapered_chunks_shrink_towards_where_the_two_sides_meet():
+    from proxmo_analysis.credit.parallel import tapered_chunks
+
+    # 100 segments, 2 processes, at most 6 a call: the worker's calls from the front and this process's
+    # from the back shrink to single segments around segment 50, where the two meet
+    sizes = [s.stop - s.start for s in tapered_chunks(100, 2, 6)]
+    assert sizes == [6, 6, 6, 6, 6, 5, 3, 3, 2] + [1] * 14 + [2, 3, 3, 5, 6, 6, 6, 6, 6]
+    for n, workers, largest in [(0, 2, 1), (1, 2, 1), (7, 3, 1), (1000, 2, 62), (100, 4, 3), (9, 1, 4)]:
+        chunks = tapered_chunks(n, workers, largest)
+        assert [i for s in chunks for i in range(s.start, s.stop)] == list(range(n))
+        assert all(1 <= s.stop - s.start <= largest for s in chunks)
+    # one process: plain chunks of ``largest``
+    assert [(s.start, s.stop) for s in tapered_chunks(9, 1, 4)] == [(0, 4), (4, 8), (8, 9)]

@@ -123,6 +123,30 @@ def share_work(fn: Callable[..., Any], calls: Sequence[tuple], executor: Executo
     return results
 
 
+def tapered_chunks(n: int, workers: int, largest: int) -> list[slice]:
+    """Consecutive slices covering 0..n-1 for ``share_work``: the spawned workers take calls from the
+    front and this process from the back, so the two meet about ``(workers - 1) / workers`` of the way.
+    Slices hold at most ``largest`` items and shrink to one item towards that point (each about a quarter
+    of the items left on its side per worker there), so when they meet neither side waits long for the
+    other's last call (nor for the calls queued ahead, ``share_work``'s ``ahead``)."""
+    if n == 0:
+        return []
+    if workers < 2:
+        return [slice(i, min(i + largest, n)) for i in range(0, n, largest)]
+    meet = (n * (workers - 1) + workers - 1) // workers
+
+    def sizes(items: int, takers: int) -> list[int]:
+        out = []
+        while items > 0:
+            out.append(max(1, min(largest, items // (4 * takers))))
+            items -= out[-1]
+        return out
+
+    front, back = sizes(meet, workers - 1), sizes(n - meet, 1)[::-1]
+    bounds = np.cumsum([0] + front + back)
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def pack_groups(sizes: Iterable[int], rows_per_batch: int) -> list[np.ndarray]:
     """Split groups 0..n-1 (in order) into consecutive batches of at most ``rows_per_batch`` rows
     (a larger group gets a batch of its own)."""

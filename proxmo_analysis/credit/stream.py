@@ -50,7 +50,7 @@ from proxmo_envs.trajlog.schema import CREDIT_METADATA_KEY, LOG_SCHEMA, PART_GLO
 
 from .dispatch import credit_columns, credit_metadata
 from .frame import ADDED_COLUMNS
-from .parallel import pack_groups, pool, share_work
+from .parallel import pack_groups, pool, share_work, tapered_chunks
 from .registry import Method, make_config, runs_in_workers
 from .runs import DEFAULT_ROWS_PER_BATCH, clear_output, copy_run_files, output_schema, prepare_output
 from .similarity import TermCounts, TfidfStats, count_terms, merge_counts
@@ -556,7 +556,7 @@ def score_located(run_loc: RunLocation, files: list[str], shown: list[str], out:
                  if f"part-{k:05d}.parquet" not in done]
         # consecutive segments per call (a file shared by neighbours is read once), several calls per process
         per_call = max(1, len(tasks) // (8 * workers)) if executor is not None else max(len(tasks), 1)
-        calls = [(job, tasks[i:i + per_call]) for i in range(0, len(tasks), per_call)]
+        calls = [(job, tasks[s]) for s in tapered_chunks(len(tasks), workers if executor is not None else 1, per_call)]
         share_work(score_segments, calls, executor, workers)
         copy_run_files(folder, out)
         write_marker(out, COMPLETE, info)
