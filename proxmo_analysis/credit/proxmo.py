@@ -171,16 +171,32 @@ def dense_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     return dense
 
 
+def _unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` for non-negative int64 keys, sorting them as uint32 when
+    they fit (numpy's vectorised sort of 4-byte keys is about twice as fast as of 8-byte ones)."""
+    if not len(keys):
+        return keys.copy(), np.zeros(0, dtype=np.intp)
+    small = int(keys.max()) < 2 ** 32
+    perm = np.argsort(keys.astype(np.uint32) if small else keys)
+    ordered = keys[perm]
+    new = np.ones(len(keys), dtype=bool)
+    new[1:] = ordered[1:] != ordered[:-1]
+    inverse = np.empty(len(keys), dtype=np.intp)
+    inverse[perm] = np.cumsum(new) - 1
+    return ordered[new], inverse
+
+
 def _block_columns(e_group: np.ndarray, e_index: np.ndarray, n_groups: int, n_cols: int
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Each group's number of distinct columns (G,) and each entry's rank among its group's sorted
     columns (entries,): ``e_group`` / ``e_index`` give every stored entry's group and column. A (G, n_cols)
     table of used columns when that is small (TF-IDF vocabularies are): no sort of the entries."""
     if n_groups * n_cols <= max(1 << 16, 4 * len(e_index)):
+        cell = e_group * max(n_cols, 1) + e_index
         used = np.zeros((n_groups, max(n_cols, 1)), dtype=bool)
-        used[e_group, e_index] = True
+        used.reshape(-1)[cell] = True
         rank = np.cumsum(used, axis=1, dtype=np.int64)
-        return rank[:, -1], rank[e_group, e_index] - 1
+        return rank[:, -1], rank.reshape(-1)[cell] - 1
     n_cols = max(n_cols, 1)
     col_key, e_col = np.unique(e_group * n_cols + e_index, return_inverse=True)
     cols = np.bincount(col_key // n_cols, minlength=n_groups)
@@ -200,24 +216,23 @@ def group_grams(matrix: sp.csr_matrix, group: np.ndarray, state: np.ndarray
     """
     n_groups = int(group.max()) + 1
     n_states = matrix.shape[0]
-    pair, row_pair = np.unique(group.astype(np.int64) * n_states + state, return_inverse=True)
+    pair, row_pair = _unique_inverse(group.astype(np.int64) * n_states + state)
     p_group, p_state = pair // n_states, pair % n_states
     width = np.bincount(p_group, minlength=n_groups)
     p_first = np.cumsum(width) - width
     p_local = np.arange(len(pair)) - p_first[p_group]
-    local = p_local[row_pair.reshape(-1)]
+    local = p_local[row_pair]
     # every stored entry of every (group, state) pair, and its column inside the group's block
     indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
     lengths = indptr[p_state + 1] - indptr[p_state]
     total = int(lengths.sum())
-    e_pair = np.repeat(np.arange(len(pair)), lengths)
     offsets = np.repeat(indptr[p_state] - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
-    e_group = p_group[e_pair]
+    e_group = np.repeat(p_group, lengths)
     cols, e_col = _block_columns(e_group, indices[offsets], n_groups, matrix.shape[1])
     block_size = width * cols
     b_start = np.cumsum(block_size) - block_size
     dense = np.zeros(int(block_size.sum()))
-    dense[b_start[e_group] + p_local[e_pair] * cols[e_group] + e_col] = data[offsets]
+    dense[np.repeat(b_start[p_group] + p_local * cols[p_group], lengths) + e_col] = data[offsets]
     gram_size = width * width
     g_start = np.cumsum(gram_size) - gram_size
     gram = np.zeros(int(gram_size.sum()))
