@@ -10,13 +10,18 @@ per env (schema of issue 14):
 * ``methods``: held-out success and score, mean with a 95 % two-stage bootstrap CI (seeds, then tasks);
 * ``pairs``: mean paired difference a − b in success (and score) with its CI and verdict
   (:mod:`proxmo_analysis.paired`);
+* ``curves``: per method, held-out success at every evaluation and training success per iteration, each the
+  mean over seeds (whether and when the policies learn);
+* with ``--memory``: ``memory``, the same method trained with the memoryless scorer (``history`` 0, its own warm
+  start by the same recipe) on the same seeds, tasks and evaluation set, paired against the table's runs;
 * ALFWorld ``group_sizes``: exact-match step groups (GiGPO's anchor states: equal observation inside a task
   group) by size 1 / 2 / 3 / > 3 per training iteration over all runs, and the share of rows in singleton
   groups (their GiGPO step advantage is 0), beside the paper's appendix numbers.
 
 A comparison refuses runs of one env that differ in reward, seed set, budget or evaluation tasks.
 
-    python benchmarks/compare_report.py runs/ws_0 runs/ws_1 --random-agent runs/random --out benchmarks/results/compare_methods.json
+    python benchmarks/compare_report.py runs/ws_0 runs/ws_1 --random-agent webshop=runs/random \
+        --memory runs/alf_memoryless --out benchmarks/results/compare_methods.json
 """
 
 from __future__ import annotations
@@ -151,6 +156,67 @@ def group_size_table(runs: list[dict]) -> dict:
     return table
 
 
+def curves(runs: list[dict], methods: list[str], seeds: list[int]) -> dict:
+    """``{method: {"eval": {iteration: success}, "train": [success per iteration 1..N]}}``, means over seeds,
+    from each run's ``metrics.csv`` (evaluation 0 is the shared start)."""
+    out = {}
+    for method in methods:
+        evals: dict[str, list[float]] = {}
+        train = []
+        for seed in seeds:
+            (r,) = [r for r in runs if r["method"] == method and r["seed"] == seed]
+            m = pl.read_csv(r["path"] / "metrics.csv", infer_schema_length=0)
+            for row in m.iter_rows(named=True):
+                if row.get("eval_success"):
+                    evals.setdefault(str(int(row["iteration"])), []).append(float(row["eval_success"]))
+            t = m.filter(pl.col("train_success").is_not_null() & (pl.col("train_success") != ""))
+            train.append(t["train_success"].cast(pl.Float64).to_numpy())
+        n = min(len(t) for t in train)
+        out[method] = {"eval": {it: float(np.mean(v)) for it, v in sorted(evals.items(), key=lambda kv: int(kv[0]))
+                                if len(v) == len(seeds)},
+                       "train": np.mean([t[:n] for t in train], axis=0).tolist()}
+    return out
+
+
+def memory_report(env: str, runs: list[dict], memory_runs: list[dict], memory_roots: list[Path], seeds: list[int],
+                  shared: dict) -> list[dict]:
+    """The scorer's memory, paired: each method of ``memory_runs`` (another ``policy_config``, everything else
+    as the table) against the table's runs of that method on the seeds both have."""
+    from proxmo_analysis.paired import mean_ci, paired_difference
+
+    theirs = _check_shared(f"{env} (memory arm)", memory_runs)
+    for key in SHARED_KEYS:
+        if key != "policy_config" and theirs[key] != shared[key]:
+            raise ValueError(f"{env}: the memory arm differs from the table in {key} ({theirs[key]!r} vs "
+                             f"{shared[key]!r}); only the policy's memory may differ")
+    if theirs["policy_config"] == shared["policy_config"]:
+        raise ValueError(f"{env}: the memory arm has the table's policy_config {shared['policy_config']!r}; "
+                         "it must differ in the scorer's history")
+    env_key = ENV_KEYS.get(env, env)
+    out = []
+    for k, method in enumerate(sorted({r["method"] for r in memory_runs})):
+        both = sorted({r["seed"] for r in memory_runs if r["method"] == method} & set(seeds))
+        if not both:
+            continue
+        g_with, tasks = grids([r for r in runs if r["seed"] in both], [method], both)
+        g_without, tasks_without = grids([r for r in memory_runs if r["seed"] in both], [method], both)
+        if tasks_without != tasks:
+            raise ValueError(f"{env}: the memory arm was evaluated on other tasks than the table")
+        rec = {"method": method, "seeds": both,
+               "history": {"with": shared["policy_config"].get("history", 0),
+                           "without": theirs["policy_config"].get("history", 0)}}
+        for arm, g in (("with", g_with[method]), ("without", g_without[method])):
+            s_iv = mean_ci(g[0], n_boot=N_BOOT, seed=300 + k)
+            rec[arm] = {"success_mean": s_iv.mean, "success_ci": s_iv.ci, "score_mean": float(g[1].mean()),
+                        "per_seed_success": g[0].mean(axis=1).tolist()}
+        rec["start_without"] = start_record(memory_roots, env_key, both, theirs["warm_start_games"] or 0,
+                                            None)["start_policy"]
+        ds = paired_difference(g_with[method][0], g_without[method][0], n_boot=N_BOOT, seed=400 + k)
+        rec.update({"success_diff": ds["diff"], "success_diff_ci": ds["ci"], "verdict": ds["verdict"]})
+        out.append(rec)
+    return out
+
+
 def start_record(roots: list[Path], env_key: str, seeds: list[int], warm_games: int, random_agent: dict | None) -> dict:
     succ, score = [], []
     for seed in seeds:
@@ -177,7 +243,8 @@ def random_agent_record(folder: Path | None) -> dict | None:
             "score": float(ep["score"].mean())}
 
 
-def env_report(env: str, runs: list[dict], roots: list[Path], random_folder: Path | None) -> dict:
+def env_report(env: str, runs: list[dict], roots: list[Path], random_folder: Path | None,
+               memory_runs: list[dict] | None = None, memory_roots: list[Path] | None = None) -> dict:
     from proxmo_analysis.paired import mean_ci, paired_difference
 
     shared = _check_shared(env, runs)
@@ -217,23 +284,28 @@ def env_report(env: str, runs: list[dict], roots: list[Path], random_folder: Pat
         "start": start_record(roots, env_key, seeds, shared["warm_start_games"] or 0, random_agent_record(random_folder)),
         "methods": out_methods,
         "pairs": pairs,
+        "curves": curves(runs, methods, seeds),
         "runs_left_out": left_out,
         "bootstrap": {"replicates": N_BOOT, "level": 0.95, "resampled": "seeds, then evaluation tasks within each seed"},
     }
+    if memory_runs:
+        report["memory"] = memory_report(env, runs, memory_runs, memory_roots or [], seeds, shared)
     if env_key == "alfworld":
         report["group_sizes"] = group_size_table([r for r in runs if r["method"] in methods])
         report["group_sizes_paper"] = PAPER_GROUP_SIZES
     return report
 
 
-def build(roots: list[Path], random_agents: dict[str, Path]) -> dict:
+def build(roots: list[Path], random_agents: dict[str, Path], memory_roots: list[Path] | None = None) -> dict:
     runs = find_runs(roots)
     if not runs:
         raise FileNotFoundError(f"no finished compare_methods run under {[str(r) for r in roots]}")
+    memory = find_runs(memory_roots or [])
     out = {}
     for env in sorted({r["env"] for r in runs}):
         key = ENV_KEYS.get(env, env)
-        out[key] = env_report(env, [r for r in runs if r["env"] == env], roots, random_agents.get(key))
+        out[key] = env_report(env, [r for r in runs if r["env"] == env], roots, random_agents.get(key),
+                              [r for r in memory if r["env"] == env], memory_roots)
     return out
 
 
@@ -262,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("roots", nargs="+", help="compare_methods --out folders")
     ap.add_argument("--random-agent", nargs="*", default=[], metavar="ENV=FOLDER",
                     help="run folders of the random agent on the evaluation tasks, e.g. webshop=runs/random_ws")
+    ap.add_argument("--memory", nargs="*", default=[], metavar="FOLDER",
+                    help="compare_methods --out folders of the same budget with another scorer memory (--history)")
     ap.add_argument("--out", default="benchmarks/results/compare_methods.json")
     args = ap.parse_args(argv)
     random_agents = {}
@@ -269,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         key, _, folder = item.partition("=")
         random_agents[key] = Path(folder)
     try:
-        result = build([Path(r) for r in args.roots], random_agents)
+        result = build([Path(r) for r in args.roots], random_agents, [Path(r) for r in args.memory])
     except (ValueError, FileNotFoundError) as err:
         print(f"compare_report: {err}", file=sys.stderr)
         return 1
@@ -291,6 +365,10 @@ def main(argv: list[str] | None = None) -> int:
         for p in rep["pairs"]:
             print(f"  {p['a']} - {p['b']}: {p['success_diff']:+.3f} [{p['success_diff_ci'][0]:+.3f}, "
                   f"{p['success_diff_ci'][1]:+.3f}] {p['verdict']}")
+        for m in rep.get("memory", []):
+            print(f"  memory ({m['method']}, history {m['history']['with']} - {m['history']['without']}): "
+                  f"{m['success_diff']:+.3f} [{m['success_diff_ci'][0]:+.3f}, {m['success_diff_ci'][1]:+.3f}] "
+                  f"{m['verdict']}")
     print(f"wrote {out}")
     return 0
 

@@ -99,6 +99,10 @@ def env_section(key: str, rep: dict) -> list[str]:
         claim = CLAIMS.get((p["a"], p["b"]), f"{p['a']} > {p['b']}")
         lines.append(f"* {claim}: **{p['verdict']}** ({p['success_diff']:+.3f}, CI {_ci(p['success_diff_ci'], True)}).")
     lines.append("")
+    if rep.get("curves"):
+        lines += learning_lines(rep)
+    for m in rep.get("memory", []):
+        lines += memory_lines(m)
     if "group_sizes" in rep:
         lines += ["Exact-match step groups (GiGPO's anchor states: equal observation within a task group), % of groups by "
                   "size, and % of rows in a singleton group (their GiGPO step advantage is 0), early / mid / late in "
@@ -114,6 +118,68 @@ def env_section(key: str, rep: dict) -> list[str]:
             lines.append(f"| {it} (paper) | {g['1']:.1f} % | {g['2']:.1f} % | {g['3']:.1f} % | {g['>3']:.1f} % | — | — |")
         lines.append("")
     return lines
+
+
+def learning_lines(rep: dict) -> list[str]:
+    """Held-out success at every evaluation and mean training success early and late, per method."""
+    curves = rep["curves"]
+    its = sorted({it for c in curves.values() for it in c["eval"]}, key=int)
+    n = min(len(c["train"]) for c in curves.values())
+    k = max(1, min(10, n // 3))
+    lines = [f"Learning (means over seeds): held-out success at each evaluation (iteration 0 is the shared start), "
+             f"and training success (the sampled policy on its training tasks) over the first and the last {k} "
+             "iterations:", "",
+             "| method | " + " | ".join(f"held-out @ {it}" for it in its) + f" | training, first {k} | training, last {k} |",
+             "|---|" + "---|" * (len(its) + 2)]
+    for m, c in curves.items():
+        ev = " | ".join(f"{c['eval'][it]:.3f}" if it in c["eval"] else "—" for it in its)
+        first, last = sum(c["train"][:k]) / k, sum(c["train"][n - k:n]) / k
+        lines.append(f"| {LABELS.get(m, m)} | {ev} | {first:.3f} | {last:.3f} |")
+    return lines + [""]
+
+
+def memory_lines(m: dict) -> list[str]:
+    """The scorer's memory, paired on the same seeds, tasks and evaluation set."""
+    name = LABELS.get(m["method"], m["method"])
+    w, wo = m["with"], m["without"]
+    return [f"Memory: {name} with the scorer's window of the last {m['history']['with']} steps against the "
+            f"memoryless scorer (history {m['history']['without']}, its own warm start by the same recipe: "
+            f"held-out success {m['start_without']['success_mean']:.3f} before RL), seeds "
+            f"{', '.join(map(str, m['seeds']))}:", "",
+            "| policy | held-out success [95 % CI] | per seed |", "|---|---|---|",
+            f"| history {m['history']['with']} | {w['success_mean']:.3f} {_ci(w['success_ci'])} | "
+            f"{' '.join(f'{x:.2f}' for x in w['per_seed_success'])} |",
+            f"| history {m['history']['without']} | {wo['success_mean']:.3f} {_ci(wo['success_ci'])} | "
+            f"{' '.join(f'{x:.2f}' for x in wo['per_seed_success'])} |", "",
+            f"* The memory helps {name}: **{m['verdict']}** (paired difference {m['success_diff']:+.3f}, CI "
+            f"{_ci(m['success_diff_ci'], True)}).", ""]
+
+
+def reproduce_lines(results: dict) -> list[str]:
+    """The commands that rebuild the committed tables, with the budgets that ran (from the JSON)."""
+    cmds = []
+    for key in ("webshop", "alfworld"):
+        rep = results.get(key)
+        if not rep or rep.get("status") == "not finished":
+            continue
+        b = rep["budget"]
+        seeds = " ".join(map(str, rep["seeds"]))
+        cmd = (f"python benchmarks/compare_methods.py --envs {key} --seeds {seeds} --reward {rep['reward']} "
+               f"--iterations {b['iterations']} --tasks {b['tasks']} --group-size {b['group_size']} --out runs/{key}")
+        cmds.append(cmd)
+        if rep.get("memory"):
+            hist = rep["memory"][0]["history"]["without"]
+            methods = " ".join(m["method"] for m in rep["memory"])
+            cmds.append(f"python benchmarks/compare_methods.py --envs {key} --methods {methods} --seeds {seeds} "
+                        f"--reward {rep['reward']} --iterations {b['iterations']} --tasks {b['tasks']} "
+                        f"--group-size {b['group_size']} --history {hist} --out runs/{key}_memoryless")
+    roots = " ".join(f"runs/{k}" for k in ("webshop", "alfworld") if k in results)
+    memory = " ".join(f"runs/{k}_memoryless" for k in ("webshop", "alfworld") if results.get(k, {}).get("memory"))
+    cmds.append(f"python benchmarks/compare_report.py {roots} --random-agent webshop=runs/random_ws "
+                f"alfworld=runs/random_alf" + (f" --memory {memory}" if memory else ""))
+    cmds.append("python benchmarks/comparison_page.py")
+    return ["Reproduce (hours on 2 cores; finished runs resume; the other settings are the script's defaults, "
+            "printed by `--help`):", "", "```console", *cmds, "```", ""]
 
 
 def readme_summary(results: dict) -> str:
@@ -164,17 +230,11 @@ def render(results: dict) -> str:
         if key in results:
             lines += env_section(key, results[key])
     lines += [
-        "![held-out success per method with 95 % CIs, and paired differences](comparison.png)",
+        "![held-out success per method with 95 % CIs, paired differences, and learning curves](comparison.png)",
         "",
-        "Reproduce (hours on 2 shared cores; finished runs resume):",
-        "",
-        "```console",
-        "python benchmarks/compare_methods.py --envs webshop --reward env --iterations 10 --tasks 8 --eval-every 5 --out runs/ws",
-        "python benchmarks/compare_methods.py --envs alfworld --iterations 4 --tasks 8 --group-size 8 --eval-every 4 --out runs/alf",
-        "python benchmarks/compare_report.py runs/ws runs/alf --random-agent webshop=runs/random_ws alfworld=runs/random_alf",
-        "python benchmarks/comparison_page.py",
-        "```",
-        "",
+    ]
+    lines += reproduce_lines(results)
+    lines += [
         "The exact budget of each table is the one printed above and stored under `budget` in the JSON.",
         "",
     ]
@@ -189,7 +249,8 @@ def figure(results: dict, path: Path) -> None:
     import numpy as np
 
     envs = [k for k in ("webshop", "alfworld") if k in results and results[k].get("status") != "not finished"]
-    fig, axes = plt.subplots(2, len(envs), figsize=(6.5 * len(envs), 8), squeeze=False)
+    rows = 3 if any(results[k].get("curves") for k in envs) else 2
+    fig, axes = plt.subplots(rows, len(envs), figsize=(6.5 * len(envs), 4 * rows), squeeze=False)
     for j, key in enumerate(envs):
         rep = results[key]
         ax = axes[0][j]
@@ -217,6 +278,18 @@ def figure(results: dict, path: Path) -> None:
         ax.axvline(0.0, color="grey")
         ax.set_yticks(y, [f"{LABELS.get(p['a'], p['a'])} − {LABELS.get(p['b'], p['b'])}: {p['verdict']}" for p in pairs])
         ax.set_xlabel("paired difference in held-out success (95 % CI)")
+        if rows == 3 and rep.get("curves"):
+            ax = axes[2][j]
+            for m, c in rep["curves"].items():
+                t = np.asarray(c["train"])
+                w = min(5, len(t))
+                smooth = np.convolve(t, np.ones(w) / w, mode="valid") if w else t
+                ax.plot(np.arange(w, len(t) + 1), smooth, label=LABELS.get(m, m))
+                ev = sorted(c["eval"].items(), key=lambda kv: int(kv[0]))
+                ax.plot([int(i) for i, _ in ev], [v for _, v in ev], "o--", color=ax.lines[-1].get_color(), ms=4)
+            ax.set_xlabel("iteration")
+            ax.set_ylabel(f"success: training (mean of {w} iterations), held-out (o)")
+            ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)

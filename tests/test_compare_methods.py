@@ -63,6 +63,24 @@ def test_quick_webshop_table_from_a_shared_start(compare_methods, tmp_path, caps
     want = ws["methods"]["proxmo"]["success_mean"] - ws["methods"]["grpo"]["success_mean"]
     assert abs(pair["success_diff"] - want) < 1e-12
 
+    # learning curves: evaluation 0 is the shared start, then every evaluation, and training success per iteration
+    curve = ws["curves"]["grpo"]
+    assert list(curve["eval"]) == ["0", "2"] and len(curve["train"]) == 2
+    assert curve["eval"]["0"] == ws["start"]["start_policy"]["success_mean"]
+    assert curve["eval"]["2"] == ws["methods"]["grpo"]["success_mean"]
+
+    # the memory arm: the same method and budget with the memoryless scorer, paired against the table's runs
+    mem = tmp_path / "memoryless"
+    assert compare_methods.main(["--quick", "--envs", "webshop", "--methods", "proxmo", "--history", "0",
+                                 "--out", str(mem)]) == 0
+    (rec,) = report.build([out], {}, [mem])["webshop"]["memory"]
+    assert rec["method"] == "proxmo" and rec["seeds"] == [0] and rec["history"] == {"with": 2, "without": 0}
+    assert rec["with"]["success_mean"] == ws["methods"]["proxmo"]["success_mean"]
+    assert abs(rec["success_diff"] - (rec["with"]["success_mean"] - rec["without"]["success_mean"])) < 1e-12
+    assert rec["verdict"] in ("supported", "contradicted", "undecided")
+    with pytest.raises(ValueError, match="policy_config"):  # the table's own runs are no memory arm
+        report.build([out], {}, [out])
+
     # a comparison refuses to mix rewards: another reward for one method of the env is one clear error
     cfg_path = out / "webshop" / "grpo" / "seed0" / "config.json"
     cfg = json.loads(cfg_path.read_text())
