@@ -146,19 +146,14 @@ def add_force(parser: argparse.ArgumentParser, what: str) -> None:
 def remove_for_force(path: str | Path, markers: Iterable[str], what: str) -> bool:
     """With ``--force``: delete the folder ``path`` when it holds one of ``markers`` (glob patterns that mark
     it as a proxmo ``what``); returns whether it was removed. An empty folder stays; a folder with other
-    content, or a file, raises InputError instead of being deleted."""
+    content, or a file, raises InputError instead of being deleted (``io.destination.check_destination``)."""
     if "://" in str(path):
         raise InputError(f"--force replaces local folders only; remove {path} yourself or choose another output")
-    p = Path(path)
-    if not p.exists():
+    from proxmo_analysis.io.destination import check_destination  # deferred: io imports polars and pyarrow
+
+    p = check_destination(path, True, markers, what)
+    if not p.is_dir() or not any(p.iterdir()):
         return False
-    if not p.is_dir():
-        raise InputError(f"{p} is a file, not a {what}; --force replaces only a {what}")
-    if not any(p.iterdir()):
-        return False
-    if not any(next(p.glob(m), None) is not None for m in markers):
-        raise InputError(f"{p} holds files but is not a {what} (no {', '.join(markers)}); --force does not "
-                         "delete it: choose another output")
     shutil.rmtree(p)
     return True
 

@@ -1,5 +1,6 @@
-"""Where an export lands: a new path, or (``replace=True``, the CLI's ``--force``) an earlier export of the
-same format, swapped out only once the new one is complete.
+"""Where a command writes (an export, an imported run, a rollout or training folder): a new path, or
+(``replace=True``, the CLI's ``--force``) an earlier output of the same kind, swapped out only once the
+new one is complete.
 
 An exporter builds its output under a temporary name next to ``dest`` and calls :func:`swap_into`; a failed
 export therefore never damages the earlier one, and a folder that is not an earlier export (no ``markers``)
@@ -17,22 +18,36 @@ from typing import Iterable
 from proxmo_analysis.errors import InputError
 
 
-def check_destination(dest: str | os.PathLike[str], replace: bool, markers: Iterable[str], what: str) -> Path:
-    """Refuse ``dest`` before any work when it exists and may not be replaced. ``markers``: glob patterns,
-    one of which an earlier export folder holds; an empty tuple means the export is a single file."""
+def holds_marker(folder: Path, markers: Iterable[str]) -> bool:
+    """Whether ``folder`` holds a file matching one of the glob patterns ``markers``."""
+    return any(next(folder.glob(m), None) is not None for m in markers)
+
+
+def check_destination(dest: str | os.PathLike[str], replace: bool, markers: Iterable[str], what: str, *,
+                      empty_ok: bool = False) -> Path:
+    """Refuse ``dest`` before any work when it exists and may not be replaced: the one rule of every command
+    that writes a folder or file (``--out``, ``--force``). ``markers``: glob patterns, one of which an earlier
+    ``what`` holds (e.g. a run folder's ``manifest.json``); an empty tuple means ``what`` is a single file.
+    ``empty_ok``: an existing empty folder is taken as it is, without ``replace``. With ``replace`` only a
+    ``what`` (or an empty folder) is accepted: anything else is never deleted."""
     out = Path(dest)
     if not out.exists():
         return out
-    if not replace:
-        raise InputError(f"{out}: already exists; choose another --out or add --force to replace it")
     markers = tuple(markers)
+    if markers and out.is_dir() and not any(out.iterdir()) and (empty_ok or replace):
+        return out
+    if not replace:
+        if empty_ok:
+            raise InputError(f"{out}: already exists and is not an empty folder; choose another --out or pass "
+                             f"--force to replace a {what}")
+        raise InputError(f"{out}: already exists; choose another --out or add --force to replace it")
     if not markers:
         if out.is_dir():
             raise InputError(f"{out} is a folder, not a {what}; --force replaces only a {what}")
         return out
     if not out.is_dir():
         raise InputError(f"{out} is a file, not a {what}; --force replaces only a {what}")
-    if any(out.iterdir()) and not any(next(out.glob(m), None) is not None for m in markers):
+    if not holds_marker(out, markers):
         raise InputError(f"{out} holds files but is not a {what} (no {', '.join(markers)}); --force does not "
                          "delete it: choose another --out")
     return out
@@ -51,4 +66,4 @@ def swap_into(tmp: Path, out: Path) -> None:
         os.replace(tmp, out)
 
 
-__all__ = ["check_destination", "swap_into"]
+__all__ = ["check_destination", "holds_marker", "swap_into"]

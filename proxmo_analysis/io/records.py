@@ -252,10 +252,6 @@ def strip_rendered(episodes: Iterable[Episode], source: str) -> Iterator[Episode
         yield ep
 
 
-def _is_run_folder(path: Path) -> bool:
-    return (path / MANIFEST_NAME).exists() or next(path.glob("part-*.parquet"), None) is not None
-
-
 def write_run(episodes: Iterable[Episode], out: str | os.PathLike[str], *, env_id: str, source: str,
               fmt: str, run_id: str | None = None, extra_manifest: Mapping[str, Any] | None = None,
               rows_per_part: int = 4096, replace: bool = False) -> dict[str, Any]:
@@ -268,17 +264,10 @@ def write_run(episodes: Iterable[Episode], out: str | os.PathLike[str], *, env_i
     reader included) removes it and leaves ``out`` as it was. Returns a summary dict (``out``,
     ``episodes``, ``rows``, ``groups``).
     """
-    from proxmo_analysis.io.destination import swap_into
+    from proxmo_analysis.io.destination import check_destination, swap_into
     from proxmo_analysis.logs import validate_log
 
-    target = Path(out)
-    occupied = target.exists() and (not target.is_dir() or any(target.iterdir()))
-    if occupied and not (replace and target.is_dir() and _is_run_folder(target)):
-        if replace:
-            raise errors.InputError(f"{target}: holds files but is not a run folder (no manifest.json or "
-                                    "part-*.parquet); --force replaces only a run folder")
-        raise errors.InputError(f"{target}: already exists and is not an empty folder; choose another --out "
-                                "or pass --force to replace a run folder")
+    target = check_destination(out, replace, (MANIFEST_NAME, "part-*.parquet"), "run folder", empty_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".tmp-import-{target.name}-{secrets.token_hex(4)}"
     run_id = run_id or target.name
