@@ -100,10 +100,11 @@ def soft_baselines(gram: np.ndarray, gram_start: np.ndarray, gram_width: np.ndar
             rows = order[first[chosen][:, None] + np.arange(width)[None, :]]
             g = group[rows[:, 0]]
             li = local[rows]
-            flat = gram_start[g][:, None, None] + li[:, :, None] * gram_width[g][:, None, None] + li[:, None, :]
-            logits = gram[flat] / tau
-            logits -= _last_axis_max(logits)[:, :, None]
-            w = np.exp(logits)
+            flat = (gram_start[g][:, None] + li * gram_width[g][:, None])[:, :, None] + li[:, None, :]
+            w = gram[flat]  # the logits, then the weights, in place (no new array of nb * L * L per step)
+            w /= tau
+            w -= _last_axis_max(w)[:, :, None]
+            np.exp(w, out=w)
             w /= _sequential_sum(w)[:, :, None]
             out[rows] = _sequential_sum(w, returns[rows][:, None, :])
             if weights_out is not None:
