@@ -178,8 +178,8 @@ def curves(runs: list[dict], methods: list[str], seeds: list[int]) -> dict:
     return out
 
 
-def memory_report(env: str, runs: list[dict], memory_runs: list[dict], memory_roots: list[Path], seeds: list[int],
-                  shared: dict) -> list[dict]:
+def memory_report(env: str, runs: list[dict], roots: list[Path], memory_runs: list[dict], memory_roots: list[Path],
+                  seeds: list[int], shared: dict) -> list[dict]:
     """The scorer's memory, paired: each method of ``memory_runs`` (another ``policy_config``, everything else
     as the table) against the table's runs of that method on the seeds both have."""
     from proxmo_analysis.paired import mean_ci, paired_difference
@@ -209,22 +209,44 @@ def memory_report(env: str, runs: list[dict], memory_runs: list[dict], memory_ro
             s_iv = mean_ci(g[0], n_boot=N_BOOT, seed=300 + k)
             rec[arm] = {"success_mean": s_iv.mean, "success_ci": s_iv.ci, "score_mean": float(g[1].mean()),
                         "per_seed_success": g[0].mean(axis=1).tolist()}
+        rec["start_with"] = start_record(roots, env_key, both, shared["warm_start_games"] or 0, None)["start_policy"]
         rec["start_without"] = start_record(memory_roots, env_key, both, theirs["warm_start_games"] or 0,
                                             None)["start_policy"]
         ds = paired_difference(g_with[method][0], g_without[method][0], n_boot=N_BOOT, seed=400 + k)
         rec.update({"success_diff": ds["diff"], "success_diff_ci": ds["ci"], "verdict": ds["verdict"]})
+        # what RL added to each policy's own start, task by task: (after - start) with memory minus without
+        gain_with = g_with[method][0] - start_grid(roots, env_key, both, tasks)
+        gain_without = g_without[method][0] - start_grid(memory_roots, env_key, both, tasks)
+        dg = paired_difference(gain_with, gain_without, n_boot=N_BOOT, seed=500 + k)
+        rec.update({"gain_with": float(gain_with.mean()), "gain_without": float(gain_without.mean()),
+                    "gain_diff": dg["diff"], "gain_diff_ci": dg["ci"], "gain_verdict": dg["verdict"]})
         out.append(rec)
     return out
+
+
+def _start_folder(roots: list[Path], env_key: str, seed: int) -> Path:
+    folder = next((root / env_key / "start" / f"seed{seed}" for root in roots
+                   if (root / env_key / "start" / f"seed{seed}" / "eval" / "iter-0000").is_dir()), None)
+    if folder is None:
+        raise FileNotFoundError(f"{env_key}: no shared start for seed {seed} under {[str(r) for r in roots]}")
+    return folder
+
+
+def start_grid(roots: list[Path], env_key: str, seeds: list[int], tasks: list) -> np.ndarray:
+    """``(S, T)`` held-out success of the shared starts before RL, on ``tasks`` in that order."""
+    rows = []
+    for seed in seeds:
+        ep = episode_outcomes(_start_folder(roots, env_key, seed) / "eval" / "iter-0000")
+        if ep["task_id"].to_list() != tasks:
+            raise ValueError(f"{env_key} seed {seed}: the start was evaluated on other tasks than the runs")
+        rows.append(ep["won"].cast(pl.Float64).to_numpy())
+    return np.vstack(rows)
 
 
 def start_record(roots: list[Path], env_key: str, seeds: list[int], warm_games: int, random_agent: dict | None) -> dict:
     succ, score = [], []
     for seed in seeds:
-        folder = next((root / env_key / "start" / f"seed{seed}" for root in roots
-                       if (root / env_key / "start" / f"seed{seed}" / "eval" / "iter-0000").is_dir()), None)
-        if folder is None:
-            raise FileNotFoundError(f"{env_key}: no shared start for seed {seed} under {[str(r) for r in roots]}")
-        ep = episode_outcomes(folder / "eval" / "iter-0000")
+        ep = episode_outcomes(_start_folder(roots, env_key, seed) / "eval" / "iter-0000")
         succ.append(float(ep["won"].mean()))
         score.append(float(ep["score"].mean()))
     label = "warm start" if warm_games else "untrained"
@@ -289,7 +311,7 @@ def env_report(env: str, runs: list[dict], roots: list[Path], random_folder: Pat
         "bootstrap": {"replicates": N_BOOT, "level": 0.95, "resampled": "seeds, then evaluation tasks within each seed"},
     }
     if memory_runs:
-        report["memory"] = memory_report(env, runs, memory_runs, memory_roots or [], seeds, shared)
+        report["memory"] = memory_report(env, runs, roots, memory_runs, memory_roots or [], seeds, shared)
     if env_key == "alfworld":
         report["group_sizes"] = group_size_table([r for r in runs if r["method"] in methods])
         report["group_sizes_paper"] = PAPER_GROUP_SIZES

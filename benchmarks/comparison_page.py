@@ -56,7 +56,7 @@ def env_section(key: str, rep: dict) -> list[str]:
     bar = BAR.get(key, {"seeds": 0, "episodes": 0})
     short = []
     if len(rep["seeds"]) < bar["seeds"]:
-        short.append(f"{len(rep['seeds'])} seeds (bar: {bar['seeds']})")
+        short.append(f"{len(rep['seeds'])} seed{'s' * (len(rep['seeds']) != 1)} (bar: {bar['seeds']})")
     if rep["episodes_per_run"] < bar["episodes"]:
         short.append(f"{rep['episodes_per_run']:,} training episodes per run (bar: {bar['episodes']:,})")
     lines += [
@@ -143,16 +143,20 @@ def memory_lines(m: dict) -> list[str]:
     name = LABELS.get(m["method"], m["method"])
     w, wo = m["with"], m["without"]
     return [f"Memory: {name} with the scorer's window of the last {m['history']['with']} steps against the "
-            f"memoryless scorer (history {m['history']['without']}, its own warm start by the same recipe: "
-            f"held-out success {m['start_without']['success_mean']:.3f} before RL), seeds "
-            f"{', '.join(map(str, m['seeds']))}:", "",
+            f"memoryless scorer (history {m['history']['without']}), each from its own warm start by the same recipe "
+            f"(held-out success before RL: {m['start_with']['success_mean']:.3f} with memory, "
+            f"{m['start_without']['success_mean']:.3f} without), same seeds ({', '.join(map(str, m['seeds']))}), "
+            "training tasks and evaluation set:", "",
             "| policy | held-out success [95 % CI] | per seed |", "|---|---|---|",
             f"| history {m['history']['with']} | {w['success_mean']:.3f} {_ci(w['success_ci'])} | "
             f"{' '.join(f'{x:.2f}' for x in w['per_seed_success'])} |",
             f"| history {m['history']['without']} | {wo['success_mean']:.3f} {_ci(wo['success_ci'])} | "
             f"{' '.join(f'{x:.2f}' for x in wo['per_seed_success'])} |", "",
             f"* The memory helps {name}: **{m['verdict']}** (paired difference {m['success_diff']:+.3f}, CI "
-            f"{_ci(m['success_diff_ci'], True)}).", ""]
+            f"{_ci(m['success_diff_ci'], True)}).",
+            f"* RL gains more over its start with the memory: **{m['gain_verdict']}** (gain {m['gain_with']:+.3f} with, "
+            f"{m['gain_without']:+.3f} without; paired difference {m['gain_diff']:+.3f}, CI "
+            f"{_ci(m['gain_diff_ci'], True)}).", ""]
 
 
 def reproduce_lines(results: dict) -> list[str]:

@@ -78,6 +78,10 @@ def test_quick_webshop_table_from_a_shared_start(compare_methods, tmp_path, caps
     assert rec["with"]["success_mean"] == ws["methods"]["proxmo"]["success_mean"]
     assert abs(rec["success_diff"] - (rec["with"]["success_mean"] - rec["without"]["success_mean"])) < 1e-12
     assert rec["verdict"] in ("supported", "contradicted", "undecided")
+    # RL's gain over each arm's own start, paired task by task
+    assert rec["start_with"]["success_mean"] == ws["start"]["start_policy"]["success_mean"]
+    assert abs(rec["gain_with"] - (rec["with"]["success_mean"] - rec["start_with"]["success_mean"])) < 1e-12
+    assert abs(rec["gain_diff"] - (rec["gain_with"] - rec["gain_without"])) < 1e-12
     with pytest.raises(ValueError, match="policy_config"):  # the table's own runs are no memory arm
         report.build([out], {}, [out])
 
