@@ -197,7 +197,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=str(ROOT / "runs" / "bench-stream"),
                         help="where the synthetic run folders go (never committed; deleted unless --keep)")
     parser.add_argument("--ray", action="store_true", help=f"add the arm {RAY_ARM!r} (--backend ray)")
-    parser.add_argument("--only", default="", help="comma-separated arm names to run (default: all); merged "
+    parser.add_argument("--only", default="", help="semicolon-separated arm names to run (names hold commas) (default: all); merged "
                         "into the size's existing arms in --out")
     parser.add_argument("--no-compare", action="store_true", help="skip the proxmo compare arm")
     parser.add_argument("--keep", action="store_true", help="keep the synthetic run folders for another run")
@@ -216,7 +216,7 @@ def main(argv=None) -> int:
     by_size = {r["rows"]: r for r in result.get("sizes", [])}
     try:
         for n in sizes:
-            only = [a for a in args.only.split(",") if a] if args.only else None
+            only = [a for a in args.only.split(";") if a.strip()] if args.only else None
             row = measure_size(n, data_dir, workers, compare=not args.no_compare, ray=args.ray, only=only)
             if only and n in by_size:  # a re-run of some arms: keep the size's other arms
                 kept = by_size[n]
