@@ -158,6 +158,9 @@ def measure_size(n: int, data_dir: Path, workers: list[int], compare: bool = Tru
         arms[RAY_ARM] = [sys.executable, "-c", SCORE, "score", str(run), "--method", "proxmo", "--out",
                          str(data_dir / f"scored-{n}-ray"), "--backend", "ray", "--workers", "1"]
     if only:
+        unknown = [a for a in only if a not in arms]
+        if unknown:  # a misspelt arm used to run nothing and say nothing
+            raise SystemExit(f"stream_scale: --only names no arm {unknown}; arms: {'; '.join(arms)}")
         arms = {k: v for k, v in arms.items() if k in only}
     for name, argv in arms.items():
         shutil.rmtree(data_dir / f"scored-{n}-ray", ignore_errors=True)
@@ -216,7 +219,7 @@ def main(argv=None) -> int:
     by_size = {r["rows"]: r for r in result.get("sizes", [])}
     try:
         for n in sizes:
-            only = [a for a in args.only.split(";") if a.strip()] if args.only else None
+            only = [a.strip() for a in args.only.split(";") if a.strip()] if args.only else None
             row = measure_size(n, data_dir, workers, compare=not args.no_compare, ray=args.ray, only=only)
             if only and n in by_size:  # a re-run of some arms: keep the size's other arms
                 kept = by_size[n]

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from benchmark_scripts import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,3 +34,12 @@ def test_the_page_quotes_the_json():
             value = value[int(key)] if isinstance(value, list) else value[key]
         digits = len(shown.split(".")[1]) if "." in shown else 0
         assert shown.replace(",", "") == f"{float(value):.{digits}f}", path
+
+
+def test_only_refuses_an_arm_that_does_not_exist(tmp_path, capsys):
+    # arm names hold commas ("score, 2 workers"): --only is ';'-separated, and a name matching no arm is an
+    # error instead of a benchmark that silently measures nothing
+    with pytest.raises(SystemExit, match="names no arm"):
+        stream_scale().main(["--sizes", "2000", "--workers", "1", "--data-dir", str(tmp_path / "d"),
+                             "--out", str(tmp_path / "r.json"), "--only", "score, 1 worker;score 2 workers"])
+    assert not (tmp_path / "r.json").exists()
