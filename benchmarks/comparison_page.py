@@ -43,6 +43,17 @@ def _reward_text(reward: str) -> str:
             "as its success indicator)")
 
 
+def shortfall(key: str, rep: dict) -> list[str]:
+    """What a finished table lacks against the issue's bar (seeds, training episodes per run)."""
+    bar = BAR.get(key, {"seeds": 0, "episodes": 0})
+    short = []
+    if len(rep["seeds"]) < bar["seeds"]:
+        short.append(f"{len(rep['seeds'])} seed{'s' * (len(rep['seeds']) != 1)} (bar: {bar['seeds']})")
+    if rep["episodes_per_run"] < bar["episodes"]:
+        short.append(f"{rep['episodes_per_run']:,} training episodes per run (bar: {bar['episodes']:,})")
+    return short
+
+
 def env_section(key: str, rep: dict) -> list[str]:
     name = ENV_NAMES.get(key, key)
     lines = [f"## {name}", ""]
@@ -53,12 +64,7 @@ def env_section(key: str, rep: dict) -> list[str]:
                         "seeds). Nothing is claimed for this environment. Budget attempted (per run): "
                         f"`{json.dumps(rep.get('budget_attempted', {}), sort_keys=True)}`.", ""]
     b = rep["budget"]
-    bar = BAR.get(key, {"seeds": 0, "episodes": 0})
-    short = []
-    if len(rep["seeds"]) < bar["seeds"]:
-        short.append(f"{len(rep['seeds'])} seed{'s' * (len(rep['seeds']) != 1)} (bar: {bar['seeds']})")
-    if rep["episodes_per_run"] < bar["episodes"]:
-        short.append(f"{rep['episodes_per_run']:,} training episodes per run (bar: {bar['episodes']:,})")
+    short = shortfall(key, rep)
     lines += [
         f"Budget that ran: seeds {', '.join(map(str, rep['seeds']))}; reward {_reward_text(rep['reward'])}; "
         f"{b['iterations']} iterations × {b['tasks']} tasks × group {b['group_size']} = "
@@ -198,7 +204,7 @@ def readme_summary(results: dict) -> str:
         if rep.get("status") == "not finished":
             parts.append(f"The {name} comparison did not finish in this session.")
             continue
-        head = (f"On {name} ({len(rep['seeds'])} seeds, {rep['episodes_per_run']:,} training episodes per run, "
+        head = (f"On {name} ({len(rep['seeds'])} seed{'s' * (len(rep['seeds']) != 1)}, {rep['episodes_per_run']:,} training episodes per run, "
                 f"reward `{rep['reward']}`)")
         decided = [p for p in rep["pairs"] if p["verdict"] != "undecided"]
         if not decided:
@@ -207,6 +213,14 @@ def readme_summary(results: dict) -> str:
             said = "; ".join(f"{LABELS.get(p['a'], p['a'])} − {LABELS.get(p['b'], p['b'])} {p['verdict']} "
                              f"({p['success_diff']:+.3f}, CI {_ci(p['success_diff_ci'], True)})" for p in decided)
             parts.append(f"{head}: {said}; every other pair is undecided.")
+        short = shortfall(key, rep)
+        if short:
+            parts.append(f"That is below the issue's bar for {name} ({'; '.join(short)}).")
+        for m in rep.get("memory", []):
+            parts.append(f"The scorer's memory ({LABELS.get(m['method'], m['method'])}, history "
+                         f"{m['history']['with']} vs {m['history']['without']}, seed"
+                         f"{'s' * (len(m['seeds']) != 1)} {', '.join(map(str, m['seeds']))}): {m['verdict']} "
+                         f"({m['success_diff']:+.3f}, CI {_ci(m['success_diff_ci'], True)}).")
     return " ".join(parts)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -115,4 +116,20 @@ def test_a_terminal_sees_the_scoring_progress(run_dir, tmp_path, capsys, monkeyp
     assert parts > 1 and "scored parts" in captured.err and f"{parts}/{parts}" in captured.err
     assert captured.out.startswith("scored 11903 rows") and f"{parts}/{parts}" not in captured.out
     assert main(["score", str(run_dir), "--out", str(tmp_path / "b"), "--method", "grpo", "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_a_terminal_sees_the_comparison_progress(run_dir, capsys, monkeypatch):
+    """``proxmo compare`` on a terminal shows its first pass and then the segments compared against the
+    plan (with a worker process too); --no-progress prints nothing on stderr."""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    for workers in ("1", "2"):
+        assert main(["compare", str(run_dir), "--methods", "grpo,proxmo", "--rows-per-batch", "2000",
+                     "--workers", workers]) == 0
+        captured = capsys.readouterr()
+        err = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", captured.err)  # the terminal's colour codes
+        assert "indexing (pass 1 of 2)" in err and "segments (pass 2 of 2)" in err, err
+        assert re.search(r"\b9/9\b", err), err  # 11,903 rows in batches of 2,000: every segment done
+        assert "step rows" in captured.out
+    assert main(["compare", str(run_dir), "--methods", "grpo", "--no-progress"]) == 0
     assert capsys.readouterr().err == ""

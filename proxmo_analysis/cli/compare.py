@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -30,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"comma-separated registered methods (default: %(default)s; also "
                              f"{','.join(m for m in method_names() if m not in default_methods())})")
     parser.add_argument("--workers", type=int, default=1, help="processes for gigpo/proxmo (1)")
+    parser.add_argument("--rows-per-batch", type=int, default=100_000,
+                        help="rows of whole task groups scored at once; bounds memory (100000)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_credit_options(parser)
     parser.set_defaults(func=run)
 
@@ -59,6 +65,28 @@ def compare_methods(df, methods: list[str], config: dict, workers: int = 1) -> d
     return {"scored": results, "advantage": adv, "correlation": corr}
 
 
+@contextlib.contextmanager
+def _progress(disable: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A progress bar on stderr (the first pass, then segments compared against the plan); off with
+    ``--no-progress`` and when stderr is not a terminal. Yields the callback ``compare_run`` reports to."""
+    if disable or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("[bold]compare[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=Console(stderr=True))
+    bar = progress.add_task("indexing (pass 1 of 2)", total=None)
+
+    def report(stage: str, done: int, total: int) -> None:
+        if stage == "segments":
+            progress.update(bar, description="segments (pass 2 of 2)", total=total, completed=done)
+
+    with progress:
+        yield report
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -70,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
     if bad or not methods:
         raise ValueError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(method_names())}")
     # streamed segment by segment (credit.compare_stream): memory stays flat in the size of the run
-    result = compare_run(args.run, methods, credit_from(args), workers=args.workers)
+    with _progress(args.no_progress) as report:
+        result = compare_run(args.run, methods, credit_from(args), workers=args.workers,
+                             rows_per_batch=args.rows_per_batch, progress=report)
     console = Console()
     shares = result["shares"]
     console.print(f"{result['rows']} step rows, {result['groups']} task groups, "

@@ -11,8 +11,9 @@ shares are per task group, so they are exact per segment.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import polars as pl
@@ -95,13 +96,17 @@ def _segment_summary(location, files, shown, tasks, methods, configs, stats_by_f
 
 
 def compare_run(run: RunLike, methods: list[str], config: dict, *, workers: int = 1,
-                rows_per_batch: int = DEFAULT_ROWS_PER_BATCH) -> dict[str, Any]:
+                rows_per_batch: int = DEFAULT_ROWS_PER_BATCH,
+                progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Compare ``methods`` on a run folder or file without holding it in memory.
 
     Returns ``rows``, ``groups``, ``episodes``, ``shares`` (singleton share of step rows under exact matching,
     ``all_steps`` / ``same_step``), ``stats`` (per method: mean, std, min, max, nonzero share of
     ``advantage``, population std; ``episode_std``, ``step_std``, sample std) and ``correlation`` (per method
-    pair, Pearson correlation of ``advantage``; NaN when one is constant)."""
+    pair, Pearson correlation of ``advantage``; NaN when one is constant).
+
+    ``progress(stage, done, total)``: called with ``("indexing", 0, 0)`` before the first pass and with
+    ``("segments", k, n)`` as the second pass's segments finish (a progress bar; must be thread-safe)."""
     settings = settings_per_method(methods, config)
     cfgs = {name: make_config(name, settings[name]) for name in methods}
     run_loc, files, shown = located_parts(run)
@@ -110,6 +115,8 @@ def compare_run(run: RunLike, methods: list[str], config: dict, *, workers: int 
     parallel = workers > 1 and all(runs_in_workers(m) for m, _ in cfgs.values())
     executor = pool(workers - 1) if parallel else None  # this process works too (parallel.share_work)
     try:
+        if progress is not None:
+            progress("indexing", 0, 0)
         index, counts = index_run(run_loc, files, shown, need_text, executor, workers=workers)
         stats_by_features = {f: fit_stats(counts, f) for f in features}  # one fit per feature cap in use
         plan = plan_segments(index, rows_per_batch)
@@ -117,7 +124,17 @@ def compare_run(run: RunLike, methods: list[str], config: dict, *, workers: int 
         per_call = max(1, len(tasks) // (8 * workers)) if executor is not None else max(len(tasks), 1)
         calls = [(run_loc, files, shown, tasks[i:i + per_call], methods, settings, stats_by_features)
                  for i in range(0, len(tasks), per_call)]
-        parts = share_work(_segment_summary, calls, executor, workers)
+        on_done = None
+        if progress is not None:
+            done = {"segments": 0}
+            counting = threading.Lock()  # this thread and the pool's result thread both report
+            progress("segments", 0, len(tasks))
+
+            def on_done(i: int) -> None:
+                with counting:
+                    done["segments"] += len(calls[i][3])
+                    progress("segments", done["segments"], len(tasks))
+        parts = share_work(_segment_summary, calls, executor, workers, on_done=on_done)
     finally:
         if executor:
             executor.shutdown(cancel_futures=True)

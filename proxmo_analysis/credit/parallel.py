@@ -54,7 +54,7 @@ def pool(workers: int) -> ProcessPoolExecutor:
 
 
 def share_work(fn: Callable[..., Any], calls: Sequence[tuple], executor: Executor | None, workers: int = 1,
-               ahead: int = 2) -> list:
+               ahead: int = 2, on_done: Callable[[int], None] | None = None) -> list:
     """``[fn(*args) for args in calls]``, computed by this process and ``executor``'s ``workers - 1``
     workers at once: the workers take calls from the front (each keeps ``ahead`` queued, so it never waits
     for this process), this process takes them from the back, until the two meet. Results come in the
@@ -62,10 +62,18 @@ def share_work(fn: Callable[..., Any], calls: Sequence[tuple], executor: Executo
     handed out has finished, and no new call is started after it. ``executor=None``: all here, in order.
 
     This process works instead of waiting: with ``--workers 2`` one worker is spawned, not two, so one
-    interpreter's memory is saved and the cores are not shared by three busy processes."""
+    interpreter's memory is saved and the cores are not shared by three busy processes.
+
+    ``on_done(i)`` is called in this process after call ``i`` finished without error (for a progress bar;
+    from a worker's callback thread too, so it must be quick and thread-safe)."""
     n = len(calls)
     if executor is None or n == 0:
-        return [fn(*args) for args in calls]
+        out = []
+        for i, args in enumerate(calls):
+            out.append(fn(*args))
+            if on_done is not None:
+                on_done(i)
+        return out
     results: list = [None] * n
     lock = threading.Condition()
     state = {"front": 0, "back": n, "done": 0, "error": None}
@@ -87,6 +95,8 @@ def share_work(fn: Callable[..., Any], calls: Sequence[tuple], executor: Executo
             if error is not None and state["error"] is None:
                 state["error"] = error
             lock.notify_all()
+        if error is None and on_done is not None:
+            on_done(i)
 
     def submit_next(_: Any = None) -> None:
         i = take(front=True)
