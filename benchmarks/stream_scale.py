@@ -138,18 +138,15 @@ RAY_ENV = {"RAY_enable_metrics_collection": "0"}
 RAY_ARM = "score on Ray (the driver + 1 Ray CPU)"
 
 
-def measure_size(n: int, data_dir: Path, workers: list[int], compare: bool = True, ray: bool = False,
-                 only: list[str] | None = None) -> dict:
-    run = build(n, data_dir)
-    row = {"rows": n, "data_mb": round(sum(p.stat().st_size for p in run.glob("part-*")) / 2**20, 1),
-           "load_before": load(), "arms": {}}
+def arm_commands(run: Path, n: int, data_dir: Path, workers: list[int], compare: bool = True,
+                 ray: bool = False) -> dict[str, list[str]]:
+    """The measured arms of one size: name -> the child's argv (pure: nothing is built or removed)."""
     arms = {"read scoring columns": [sys.executable, "-c", READ, str(run), ",".join(SCORING_COLUMNS)],
             "read all columns": [sys.executable, "-c", READ, str(run), "all"]}
     for w in workers:
-        out = data_dir / f"scored-{n}-w{w}"
-        shutil.rmtree(out, ignore_errors=True)
         arms[f"score, {w} worker{'s' * (w > 1)}"] = [sys.executable, "-c", SCORE, "score", str(run), "--method",
-                                                      "proxmo", "--out", str(out), "--workers", str(w)]
+                                                      "proxmo", "--out", str(data_dir / f"scored-{n}-w{w}"),
+                                                      "--workers", str(w)]
     w = max(workers)
     if compare:
         arms[f"compare {COMPARED}, {w} worker{'s' * (w > 1)}"] = [sys.executable, "-c", SCORE, "compare", str(run),
@@ -157,10 +154,18 @@ def measure_size(n: int, data_dir: Path, workers: list[int], compare: bool = Tru
     if ray:
         arms[RAY_ARM] = [sys.executable, "-c", SCORE, "score", str(run), "--method", "proxmo", "--out",
                          str(data_dir / f"scored-{n}-ray"), "--backend", "ray", "--workers", "1"]
+    return arms
+
+
+def measure_size(n: int, data_dir: Path, workers: list[int], compare: bool = True, ray: bool = False,
+                 only: list[str] | None = None) -> dict:
+    run = build(n, data_dir)
+    row = {"rows": n, "data_mb": round(sum(p.stat().st_size for p in run.glob("part-*")) / 2**20, 1),
+           "load_before": load(), "arms": {}}
+    arms = arm_commands(run, n, data_dir, workers, compare, ray)
+    for w in workers:
+        shutil.rmtree(data_dir / f"scored-{n}-w{w}", ignore_errors=True)
     if only:
-        unknown = [a for a in only if a not in arms]
-        if unknown:  # a misspelt arm used to run nothing and say nothing
-            raise SystemExit(f"stream_scale: --only names no arm {unknown}; arms: {'; '.join(arms)}")
         arms = {k: v for k, v in arms.items() if k in only}
     for name, argv in arms.items():
         shutil.rmtree(data_dir / f"scored-{n}-ray", ignore_errors=True)
@@ -209,6 +214,11 @@ def main(argv=None) -> int:
     sizes = [int(float(s)) for s in args.sizes.split(",") if s.strip()] + [10**8] * args.huge
     workers = [int(w) for w in args.workers.split(",")]
     data_dir = Path(args.data_dir)
+    only = [a.strip() for a in args.only.split(";") if a.strip()] if args.only else None
+    names = arm_commands(data_dir, 0, data_dir, workers, not args.no_compare, args.ray)
+    unknown = [a for a in only or [] if a not in names]
+    if unknown:  # checked before any data is built: a misspelt arm used to run nothing and say nothing
+        raise SystemExit(f"stream_scale: --only names no arm {unknown}; arms: {'; '.join(names)}")
     data_dir.mkdir(parents=True, exist_ok=True)
     print(f"{'rows':>11} | {'arm':<22} | {'wall s':>8} | {'CPU s':>8} | {'peak MB':>8} | {'sum MB':>8}")
     print("-" * 82)
@@ -219,7 +229,6 @@ def main(argv=None) -> int:
     by_size = {r["rows"]: r for r in result.get("sizes", [])}
     try:
         for n in sizes:
-            only = [a.strip() for a in args.only.split(";") if a.strip()] if args.only else None
             row = measure_size(n, data_dir, workers, compare=not args.no_compare, ray=args.ray, only=only)
             if only and n in by_size:  # a re-run of some arms: keep the size's other arms
                 kept = by_size[n]
