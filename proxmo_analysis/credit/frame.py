@@ -53,18 +53,24 @@ def code_values(series: pl.Series, codes: np.ndarray) -> list:
     return series.gather(first).to_list()
 
 
-def text_codes(series: pl.Series) -> tuple[np.ndarray, pl.Series]:
-    """Codes of a string column's distinct values and those values: ``values[codes[i]] == series[i]``.
-
-    Codes come from 64-bit hashes (one sort of n integers), checked exactly by comparing every row with its
-    code's value; a hash collision falls back to ``dense_codes``."""
-    if not len(series):
-        return np.zeros(0, dtype=np.int64), series.clear()
+def _hash_codes(series: pl.Series) -> tuple[np.ndarray, pl.Series] | None:
+    """Codes of ``series``' distinct values in the order of their 64-bit hashes (one sort of n integers) and
+    those values, checked exactly against every row; None on a hash collision."""
     _, first, codes = np.unique(series.hash(seed=0).to_numpy(), return_index=True, return_inverse=True)
     codes = codes.reshape(-1)
     values = series.gather(first)
-    if bool((values.gather(codes) == series).all()):
-        return codes, values
+    return (codes, values) if bool((values.gather(codes) == series).all()) else None
+
+
+def text_codes(series: pl.Series) -> tuple[np.ndarray, pl.Series]:
+    """Codes of a string column's distinct values and those values: ``values[codes[i]] == series[i]``.
+
+    Codes come from 64-bit hashes (``_hash_codes``); a hash collision falls back to ``dense_codes``."""
+    if not len(series):
+        return np.zeros(0, dtype=np.int64), series.clear()
+    hashed = _hash_codes(series)
+    if hashed is not None:
+        return hashed
     codes = dense_codes(series)
     return codes, pl.Series(series.name, code_values(series, codes), dtype=series.dtype)
 
@@ -79,12 +85,10 @@ def dictionary_text_codes(indices: np.ndarray, dictionary: pl.Series) -> tuple[n
     if not len(indices):
         return text_codes(dictionary.clear())
     used = np.flatnonzero(np.bincount(indices, minlength=len(dictionary)))
-    strings = dictionary.gather(used)
-    _, first, inverse = np.unique(strings.hash(seed=0).to_numpy(), return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    values = strings.gather(first)
-    if not bool((values.gather(inverse) == strings).all()):  # a hash collision: the plain route
+    hashed = _hash_codes(dictionary.gather(used))
+    if hashed is None:  # a hash collision: the plain route
         return text_codes(dictionary.gather(indices))
+    inverse, values = hashed
     remap = np.zeros(len(dictionary), dtype=np.int64)
     remap[used] = inverse
     return remap[indices], values

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from .config import ProxMOConfig
 from .episode import row_mean_advantage, trajectory_advantage
-from .frame import StepRows, text_codes  # noqa: F401  (text_codes: also imported from here)
+from .frame import StepRows
 from .groups import group_count, group_mean
 from .returns import Credit, episode_groups, episode_sums, step_returns, step_rewards
 from .similarity import TfidfStats, count_terms, fit_transform_tfidf, minilm_embed
