@@ -143,6 +143,17 @@ def add_force(parser: argparse.ArgumentParser, what: str) -> None:
                         help=f"replace an existing {what} at the output instead of refusing it")
 
 
+def progress_bar(command: str, *, disable: bool = False, remaining: bool = False):
+    """The commands' one progress bar, on stderr: ``<command> <description>``, the bar, done/total and the
+    time elapsed (and left, with ``remaining``); a ``rich.progress.Progress``, not started."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = [TextColumn(f"[bold]{command}[/bold] {{task.description}}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn()] + ([TimeRemainingColumn()] if remaining else [])
+    return Progress(*columns, console=Console(stderr=True), disable=disable)
+
+
 def remove_for_force(path: str | Path, markers: Iterable[str], what: str) -> bool:
     """With ``--force``: delete the folder ``path`` when it holds one of ``markers`` (glob patterns that mark
     it as a proxmo ``what``); returns whether it was removed. An empty folder stays; a folder with other
@@ -160,4 +171,4 @@ def remove_for_force(path: str | Path, markers: Iterable[str], what: str) -> boo
 
 __all__ = ["CREDIT_FLAGS", "PAIR_METAVAR", "add_credit_options", "add_env_kwargs", "add_force", "add_pairs",
            "add_policy_config", "credit_from", "env_kwargs_from", "parse_pairs", "parse_value",
-           "policy_config_from", "remove_for_force"]
+           "policy_config_from", "progress_bar", "remove_for_force"]

@@ -12,7 +12,7 @@ import numpy as np
 from proxmo_analysis.credit import score
 from proxmo_analysis.credit.registry import METHODS, method_names, settings_per_method
 
-from ._args import add_credit_options, credit_from
+from ._args import add_credit_options, credit_from, progress_bar
 
 
 def default_methods() -> list[str]:
@@ -72,11 +72,7 @@ def _progress(disable: bool) -> Iterator[Callable[[str, int, int], None] | None]
     if disable or not sys.stderr.isatty():
         yield None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(TextColumn("[bold]compare[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=Console(stderr=True))
+    progress = progress_bar("compare")
     bar = progress.add_task("indexing (pass 1 of 2)", total=None)
 
     def report(stage: str, done: int, total: int) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from proxmo_analysis.errors import InputError
 from proxmo_envs.trajlog.writer import DEFAULT_ROWS_PER_PART
 
-from ._args import add_env_kwargs, add_force, env_kwargs_from, remove_for_force
+from ._args import add_env_kwargs, add_force, env_kwargs_from, progress_bar, remove_for_force
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -87,7 +87,6 @@ def load_policy(spec: str) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.table import Table
 
     from proxmo_envs.rollout import rollout
@@ -99,15 +98,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--force starts the run again and --resume completes it: give one of them")
         remove_for_force(args.out, ("manifest.json", "part-*.parquet"), "run folder")
 
-    progress = Progress(
-        TextColumn("[bold]rollout[/bold] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=args.no_progress,
-    )
+    progress = progress_bar("rollout", disable=args.no_progress, remaining=True)
     with progress:
         bar = progress.add_task(args.env, total=None)
 

@@ -12,7 +12,7 @@ from typing import Iterator
 
 from proxmo_analysis.credit.registry import method_names
 
-from ._args import add_credit_options, add_force, credit_from
+from ._args import add_credit_options, add_force, credit_from, progress_bar
 
 # The credit settings' grammar (``--set KEY=VALUE`` and the named flags) lives in ``cli._args``.
 add_method_options = add_credit_options
@@ -66,16 +66,12 @@ def _progress(out: str | Path, disable: bool) -> Iterator[None]:
     if disable or "://" in str(out) or not sys.stderr.isatty():
         yield
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from proxmo_envs.trajlog.commit import COMPLETE, SCORING_NAME
     from proxmo_envs.trajlog.schema import PART_GLOB
 
     folder = Path(out)
     stop = threading.Event()
-    progress = Progress(TextColumn("[bold]score[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=Console(stderr=True))
+    progress = progress_bar("score")
     bar = progress.add_task("indexing (pass 1 of 2)", total=None)
 
     def refresh(final: bool = False) -> None:
