@@ -128,9 +128,9 @@ class HashedNgramEncoder(nn.Module):
             ids = self._ids.get(t)
             if ids is None:
                 # Every distinct text of a run (ALFWorld: ~3,600 new observations per iteration) used to stay
-                # cached as a list of Python ints (~1.2 kB each): the training process grew ~4 MB per
-                # iteration. Compact arrays, and a cache emptied when full, keep memory flat; ids are
-                # recomputed identically after a clear.
+                # cached as a list of Python ints (~1.2 kB each), without bound. Compact arrays in a cache
+                # emptied when full bound what it holds; ids are recomputed identically after a clear. (The
+                # training process's slow RSS growth is not this cache: docs/speed.md.)
                 if len(self._ids) >= CACHED_TEXTS:
                     self._ids.clear()
                 ids = self._ids[t] = np.asarray(hashed_ngrams(t, self.buckets), dtype=np.int64)
