@@ -133,3 +133,8 @@ def test_a_terminal_sees_the_comparison_progress(run_dir, capsys, monkeypatch):
         assert "step rows" in captured.out
     assert main(["compare", str(run_dir), "--methods", "grpo", "--no-progress"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_compare_refuses_a_non_positive_batch_in_one_line(run_dir, capsys):
+    assert main(["compare", str(run_dir), "--methods", "grpo", "--rows-per-batch", "0", "--no-progress"]) == 2
+    assert "rows_per_batch must be a positive int, got 0" in capsys.readouterr().err

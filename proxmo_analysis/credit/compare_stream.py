@@ -25,7 +25,7 @@ from .dispatch import credit_columns
 from .parallel import pool, share_work
 from .registry import make_config, runs_in_workers, settings_per_method
 from .runs import DEFAULT_ROWS_PER_BATCH
-from .stream import fit_stats, index_run, plan_segments, read_segment, release_cache, scoring_frame
+from .stream import check_rows_per_batch, fit_stats, index_run, plan_segments, read_segment, release_cache, scoring_frame
 from proxmo_analysis.logs import located_parts
 
 
@@ -107,6 +107,7 @@ def compare_run(run: RunLike, methods: list[str], config: dict, *, workers: int 
 
     ``progress(stage, done, total)``: called with ``("indexing", 0, 0)`` before the first pass and with
     ``("segments", k, n)`` as the second pass's segments finish (a progress bar; must be thread-safe)."""
+    check_rows_per_batch(rows_per_batch)  # as score_run: before any reading
     settings = settings_per_method(methods, config)
     cfgs = {name: make_config(name, settings[name]) for name in methods}
     run_loc, files, shown = located_parts(run)
