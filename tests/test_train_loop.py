@@ -135,11 +135,14 @@ def test_cli_train_then_offline_update(tmp_path, capsys):
     out = tmp_path / "cli"
     code = main([
         "train", "--env", WEBSHOP, "--method", "grpo", "--iterations", "1", "--tasks", "2", "--group-size", "2",
-        "--eval-tasks", "1", "--out", str(out), "--no-progress", "--seed", "1",
+        "--eval-tasks", "1", "--out", str(out), "--seed", "1",
         *(a for kv in ("encoder=hashed", "hashed_dim=16", "hashed_buckets=4096", "hidden=16") for a in ("--policy-config", kv)),
     ])
     assert code == 0
-    assert "held-out success" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "held-out success" in printed.out
+    # the shared progress bar: command, env, latest successes, iterations done
+    assert f"train {WEBSHOP} train " in printed.err and "held-out " in printed.err and "1/1" in printed.err
     ck = out / "checkpoints" / "last.pt"
     before = load_checkpoint(ck).policy.state_dict()
     code = main(["update", str(out / "rollouts" / "iter-0001"), "--checkpoint", str(ck), "--out",

@@ -16,6 +16,7 @@ from proxmo_analysis.cli._args import (
     credit_from,
     env_kwargs_from,
     policy_config_from,
+    progress_bar,
     remove_for_force,
 )
 from proxmo_analysis.errors import InputError
@@ -121,28 +122,21 @@ def _train(args: argparse.Namespace, config) -> int:
     from proxmo_analysis.training import Trainer
 
     trainer = Trainer(config, resume=args.resume)
-    bar = None
-    if not args.no_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=config.iterations, initial=trainer.done, desc="proxmo train", unit="it")
+    progress = progress_bar("train", disable=args.no_progress, remaining=True)
+    bar = progress.add_task(config.env_id, total=config.iterations, completed=trainer.done)
+    shown = dict.fromkeys(("train", "held-out"), "")
 
     def on_row(row: dict[str, Any]) -> None:
-        if bar is None:
-            return
-        post = {}
+        # the latest training and held-out success ride in the bar's description
         if row.get("train_success") is not None:
-            post["train"] = f"{row['train_success']:.2f}"
-            bar.update(1)
+            shown["train"] = f"{row['train_success']:.2f}"
+            progress.advance(bar)
         if row.get("eval_success") is not None:
-            post["held-out"] = f"{row['eval_success']:.2f}"
-        bar.set_postfix(post)
+            shown["held-out"] = f"{row['eval_success']:.2f}"
+        progress.update(bar, description=" ".join([config.env_id] + [f"{k} {v}" for k, v in shown.items() if v]))
 
-    try:
+    with progress:
         rows = trainer.run(on_row=on_row)
-    finally:
-        if bar is not None:
-            bar.close()
     start = "warm start" if config.warm_start_games else "start" if config.init_from else "untrained"
     print_summary(rows, config.out, start)
     return 0
