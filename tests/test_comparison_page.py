@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmark_scripts import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +25,28 @@ def test_page_is_the_rendering_of_the_committed_results():
     assert (ROOT / "docs" / "comparison.md").read_text() == page.render(results), (
         "docs/comparison.md differs from the JSON: run python benchmarks/comparison_page.py")
     assert (ROOT / "docs" / "comparison.png").stat().st_size > 10_000
+
+
+def test_readme_block_is_the_rendering_of_the_committed_results():
+    """The README's comparison block (verdicts, every pair per env, group sizes) says what the JSON says."""
+    page = _page_module()
+    results = json.loads(RESULTS.read_text())
+    readme = (ROOT / "README.md").read_text()
+    assert readme == page.readme_with_block(readme, results), (
+        "README.md's comparison block differs from the JSON: run python benchmarks/comparison_page.py")
+    block = page.readme_block(results)
+    for env, rep in results.items():
+        for p in rep.get("pairs", []):
+            assert f"{p['success_diff']:+.3f} " in block and p["verdict"] in block, (env, p)
+    if results.get("alfworld", {}).get("group_sizes"):
+        assert "(paper)" in block and "rows in singletons" in block
+
+
+def test_readme_block_needs_its_markers(tmp_path):
+    page = _page_module()
+    results = json.loads(RESULTS.read_text())
+    with pytest.raises(ValueError, match="markers"):
+        page.readme_with_block("# a README without the block\n", results)
 
 
 def test_results_have_the_issue_schema_and_consistent_verdicts():

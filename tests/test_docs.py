@@ -226,18 +226,6 @@ def test_the_quoted_games_table_is_what_proxmo_games_prints():
     assert not missing, f"{shown.where()}: lines not printed by `proxmo games`: {missing}"
 
 
-def test_the_readme_comparison_sentence_follows_the_results_file():
-    """The README's one-line summary of the comparison says what benchmarks/results/compare_methods.json says."""
-    import json
-
-    from benchmark_scripts import load_benchmark
-
-    results = json.loads((REPO / "benchmarks" / "results" / "compare_methods.json").read_text())
-    readme = " ".join((REPO / "README.md").read_text().split())
-    summary = load_benchmark("comparison_page").readme_summary(results)
-    assert " ".join(summary.split()) in readme, f"the README's comparison paragraph should say: {summary}"
-
-
 def test_quoted_results_are_the_committed_figures():
     """A figure quoted as ``<!-- result:FILE:PATH -->N`` is the value at PATH of benchmarks/results/FILE."""
     quotes = [(page, m) for page in PAGES
