@@ -62,8 +62,18 @@ SCORING_COLUMNS = ("group_id", "episode_id", "step", "reward", "observation", "w
 TEXT_COLUMNS = [f.name for f in LOG_SCHEMA if pa.types.is_large_string(f.type)]
 
 
+def _element_type(t: pa.DataType) -> pa.DataType | None:
+    """The element type of a list column's type, None for other types."""
+    return t.value_type if pa.types.is_list(t) or pa.types.is_large_list(t) else None
+
+
 def _is_text_list(t: pa.DataType) -> bool:
-    return (pa.types.is_list(t) or pa.types.is_large_list(t)) and pa.types.is_large_string(t.value_type)
+    return (e := _element_type(t)) is not None and pa.types.is_large_string(e)
+
+
+def _is_encoded(t: pa.DataType) -> bool:
+    """Dictionary-encoded text, or a list of it (what ``read_table`` gives for ``DICTIONARY_PATHS``)."""
+    return pa.types.is_dictionary(t) or ((e := _element_type(t)) is not None and pa.types.is_dictionary(e))
 
 
 #: ``read_table``'s dictionary-encoded Parquet paths: the text columns and the texts of the lists of text
@@ -387,12 +397,8 @@ def write_part(out: RunLocation, name: str, table: pa.Table, schema: pa.Schema) 
     """Write ``table`` as part ``name`` of ``out`` (atomically) so it reads back with ``schema``'s types
     and metadata. Dictionary-encoded text columns are written as they are (no re-hashing of the strings)
     and ``schema`` is stored as the Arrow schema, so readers see the log's plain ``large_string`` columns."""
-    def encoded(t: pa.DataType) -> bool:
-        return pa.types.is_dictionary(t) or ((pa.types.is_list(t) or pa.types.is_large_list(t))
-                                             and pa.types.is_dictionary(t.value_type))
-
     physical = pa.schema([pa.field(f.name, table.schema.field(f.name).type, f.nullable)
-                          if encoded(table.schema.field(f.name).type) else f for f in schema])
+                          if _is_encoded(table.schema.field(f.name).type) else f for f in schema])
     table = table.select(schema.names).cast(physical)
 
     def fill(fh) -> None:
