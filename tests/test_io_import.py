@@ -11,7 +11,8 @@ import pytest
 from io_fixtures import EPISODES, WRITERS, generic_steps, verl_agent_dump
 from proxmo_analysis.cli import main
 from proxmo_analysis.io import import_rollouts
-from proxmo_analysis.logs import read_log
+from proxmo_analysis.logs import read_log, read_run_metadata
+from proxmo_envs.trajlog import ImportManifest, Manifest
 
 FORMATS = sorted(WRITERS)
 
@@ -39,7 +40,14 @@ def test_fixture_imports_to_a_valid_run(tmp_path, fmt):
     assert per_episode["episode_return"].to_list() == [1.0, 0.0, 0.0, 0.0]
     assert per_episode["terminated"].to_list() == [[False, True], [False, True], [True], [False, False, True]]
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert manifest["imported_from"]["format"] == fmt and manifest["episodes"] == 4
+    assert manifest["imported_from"] == {"format": fmt, "source": str(src)} and manifest["episodes"] == 4
+    typed = ImportManifest.read(tmp_path / "run")
+    assert (typed.source_format, typed.episodes, typed.rows, typed.groups, typed.status) == (fmt, 4, 8, 2, "complete")
+    assert typed.to_dict() == manifest  # the typed record is the whole file, nothing lost or added
+    # every part says where it came from, as the manifest does
+    assert read_run_metadata(next((tmp_path / "run").glob("part-*.parquet"))) == typed.run_metadata()
+    with pytest.raises(ValueError, match="not a rollout manifest"):
+        Manifest.read(tmp_path / "run")
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from proxmo_analysis import errors
-from proxmo_envs.trajlog import MANIFEST_NAME, SCHEMA_VERSION, PartWriter
-from proxmo_envs.trajlog.manifest import now_utc
+from proxmo_envs.trajlog import MANIFEST_NAME, PartWriter
+from proxmo_envs.trajlog.manifest import ImportManifest, now_utc
 
 
 class InputError(errors.InputError):
@@ -271,20 +271,20 @@ def write_run(episodes: Iterable[Episode], out: str | os.PathLike[str], *, env_i
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".tmp-import-{target.name}-{secrets.token_hex(4)}"
     run_id = run_id or target.name
-    metadata = {"schema_version": SCHEMA_VERSION, "run_id": run_id, "env_id": env_id,
-                "imported_from": {"format": fmt, "source": source}}
+    manifest = ImportManifest(env_id=env_id, run_id=run_id, source_format=fmt, source=source, episodes=0, rows=0,
+                              groups=0, extra=dict(extra_manifest or {}))
     groups: set[str] = set()
     try:
-        with PartWriter(staging, run_metadata=metadata, prefix="import", rows_per_part=rows_per_part,
+        with PartWriter(staging, run_metadata=manifest.run_metadata(), prefix="import", rows_per_part=rows_per_part,
                         background=False) as writer:
             for ep in number_rollouts(strip_rendered(episodes, source), source):
                 groups.add(ep.group_id)
                 writer.add_episode(episode_columns(ep, run_id, env_id))
         if writer.episodes_written == 0:
             raise InputError(source, None, None, "holds no episodes; nothing to import")
-        manifest = {**metadata, "status": "complete", "created_at": now_utc(), "episodes": writer.episodes_written,
-                    "rows": writer.rows_written, "groups": len(groups), **(extra_manifest or {})}
-        (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        manifest.episodes, manifest.rows, manifest.groups = writer.episodes_written, writer.rows_written, len(groups)
+        manifest.created_at = now_utc()
+        (staging / MANIFEST_NAME).write_text(json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n")
         validate_log(staging)
         swap_into(staging, target)  # an empty folder or a run folder (checked above) is replaced
     except BaseException:

@@ -14,7 +14,7 @@ The run folder may be a local path or any pyarrow filesystem location (``s3://bu
 from __future__ import annotations
 
 from .fs import RunLocation, resolve_location
-from .manifest import Manifest, read_manifest_data
+from .manifest import ImportManifest, Manifest, read_manifest_data
 from .recorder import OPTIONS_KEY, TrajectoryRecorder
 from .schema import (
     FAILURES_NAME,
@@ -31,6 +31,7 @@ from .writer import PartWriter, atomic_write_json
 __all__ = [
     "TrajectoryRecorder",
     "Manifest",
+    "ImportManifest",
     "read_manifest_data",
     "RunLocation",
     "resolve_location",

@@ -4,7 +4,8 @@ A run folder's manifest records everything needed to re-create the run (spec ``t
 env and its resolved config, the tasks, group size, seeds, policy, the ``proxmo rollout`` command, and one
 entry per session that wrote to the folder. :func:`read_manifest_data` is the one reader of the JSON (any
 run folder, also hand-made or imported ones whose manifest holds other keys); :meth:`Manifest.read` gives
-the typed view of a rollout's manifest and :meth:`Manifest.write` writes it atomically.
+the typed view of a rollout's manifest and :meth:`Manifest.write` writes it atomically; :class:`ImportManifest` is
+the manifest ``proxmo import`` writes.
 """
 
 from __future__ import annotations
@@ -125,4 +126,56 @@ class Manifest:
         loc.write_json(MANIFEST_NAME, self.to_dict())
 
 
-__all__ = ["Manifest", "now_utc", "read_manifest_data"]
+@dataclass
+class ImportManifest:
+    """The manifest of a run folder written by ``proxmo import``: where the rollouts came from and what was
+    written. It has no rollout settings (no tasks, seeds or policy: the source decides those), so it is not a
+    :class:`Manifest`; readers tell the two apart by ``imported_from``."""
+
+    env_id: str
+    """the env id every imported row carries (``--env-id``, or the format's default)"""
+    run_id: str
+    source_format: str
+    """the importer's registered name (``jsonl``, ``verl-agent``, ``verifiers``, ...)"""
+    source: str
+    """the file or folder that was read, as given"""
+    episodes: int
+    rows: int
+    groups: int
+    created_at: str = ""
+    status: str = "complete"
+    """an import is written whole or not at all"""
+    schema_version: int = SCHEMA_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+    """an importer's own settings (e.g. ``observation_field``), stored as top-level keys"""
+
+    def run_metadata(self) -> dict[str, Any]:
+        """The ``proxmo.run`` key-value metadata every imported part carries."""
+        return {"schema_version": self.schema_version, "run_id": self.run_id, "env_id": self.env_id,
+                "imported_from": {"format": self.source_format, "source": self.source}}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object written to ``manifest.json``."""
+        return {**self.extra, **self.run_metadata(), "status": self.status, "created_at": self.created_at,
+                "episodes": self.episodes, "rows": self.rows, "groups": self.groups}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = MANIFEST_NAME) -> "ImportManifest":
+        origin = data.get("imported_from")
+        if not isinstance(origin, dict) or not {"format", "source"} <= origin.keys():
+            raise ValueError(f"{where}: not an import manifest (no imported_from with format and source)")
+        own = {"schema_version", "run_id", "env_id", "imported_from", "status", "created_at", "episodes", "rows",
+               "groups"}
+        return cls(env_id=data.get("env_id", ""), run_id=data.get("run_id", ""), source_format=origin["format"],
+                   source=origin["source"], episodes=data.get("episodes", 0), rows=data.get("rows", 0),
+                   groups=data.get("groups", 0), created_at=data.get("created_at", ""),
+                   status=data.get("status", "complete"), schema_version=data.get("schema_version", SCHEMA_VERSION),
+                   extra={k: v for k, v in data.items() if k not in own})
+
+    @classmethod
+    def read(cls, location: RunLike) -> "ImportManifest":
+        loc = location if isinstance(location, RunLocation) else resolve_location(location)
+        return cls.from_dict(read_manifest_data(loc), loc.display(MANIFEST_NAME))
+
+
+__all__ = ["ImportManifest", "Manifest", "now_utc", "read_manifest_data"]
