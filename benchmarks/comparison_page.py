@@ -223,6 +223,9 @@ def readme_summary(results: dict) -> str:
             said = "; ".join(f"{LABELS.get(p['a'], p['a'])} − {LABELS.get(p['b'], p['b'])} {p['verdict']} "
                              f"({p['success_diff']:+.3f}, CI {_ci(p['success_diff_ci'], True)})" for p in decided)
             parts.append(f"{head}: {said}; every other pair is undecided.")
+        sp, means = rep["start"]["start_policy"], [v["success_mean"] for v in rep["methods"].values()]
+        parts.append(f"Held-out success goes from {sp['success_mean']:.3f} ({sp['label']}) to "
+                     f"{min(means):.3f}–{max(means):.3f} across the methods.")
         short = shortfall(key, rep)
         if short:
             parts.append(f"That is below the issue's bar for {name}: {'; '.join(short)}.")
