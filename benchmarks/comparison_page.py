@@ -346,6 +346,7 @@ def figure(results: dict, path: Path) -> None:
         ax.axvline(0.0, color="grey")
         ax.set_yticks(y, [f"{LABELS.get(p['a'], p['a'])} − {LABELS.get(p['b'], p['b'])}: {p['verdict']}" for p in pairs])
         ax.set_xlabel("paired difference in held-out success (95 % CI)")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(5))  # the default crowds the ticks of a narrow panel
         if rows == 3 and rep.get("curves"):
             ax = axes[2][j]
             for m, c in rep["curves"].items():
