@@ -23,7 +23,9 @@ already in the file are kept):
    fresh disk cache: iteration, rollout and update seconds from its metrics.csv, the process's CPU seconds
    and peak RSS.
 4. ``memory`` (``--memory-iterations N``): a ``proxmo train`` run of N iterations (8 x 8, 50 steps) on the
-   fast engine, one process (rollouts in process): RSS and cached states after every iteration, peak RSS.
+   fast engine, one process (rollouts in process): after every iteration the RSS, the cached states, the
+   distinct train games loaded so far, and the RSS once freed heap is handed back to the OS (``gc.collect``
+   and glibc's ``malloc_trim``, which the child then calls every iteration); peak RSS.
 
 Run the timing parts under the quiet lock on a shared machine (``flock /tmp/quiet.lock python ...``); the
 load average at the start and end of each part is recorded. Peak RSS is the process's ``ru_maxrss``.
@@ -167,7 +169,7 @@ def new_game_loads(n_games: int) -> dict:
 
 
 _CHILD = """
-import resource, sys
+import ctypes, gc, json, resource, sys
 from pathlib import Path
 from proxmo_analysis.cli import main
 from proxmo_analysis.training import loop
@@ -179,10 +181,25 @@ def rss_mb():
             return int(line.split()[1]) / 1024
     return float("nan")
 
+try:
+    trim = ctypes.CDLL(None).malloc_trim
+except AttributeError:  # not glibc
+    trim = None
 step = loop.Trainer.step
+seen = set()
 def reported(self, iteration):
     row = step(self, iteration)
-    print("MEM", iteration, round(rss_mb(), 1), len(transitions.shared_cache()), flush=True)
+    rss = rss_mb()
+    # the train games this process has loaded so far (the rollout's manifest lists the iteration's tasks)
+    manifest = Path(self.config.out) / "rollouts" / f"iter-{iteration:04d}" / "manifest.json"
+    seen.update(t[1] for t in json.loads(manifest.read_text())["tasks"])
+    # freed heap pages handed back to the OS: what remains is memory still in use (glibc only)
+    gc.collect()
+    trimmed = float("nan")
+    if trim is not None:
+        trim(0)
+        trimmed = rss_mb()
+    print("MEM", iteration, round(rss, 1), len(transitions.shared_cache()), len(seen), round(trimmed, 1), flush=True)
     return row
 loop.Trainer.step = reported
 rc = main(sys.argv[1:])
@@ -220,7 +237,8 @@ def _run_train(speed: bool, tmp: Path, tasks: int, group: int, max_steps: int, i
     rows = [r for r in csv.DictReader((out / "metrics.csv").open()) if r["iteration"] != "0"]
     return {"rows": rows, "process_wall_s": wall, "process_cpu_s": float(tagged("CPU_S")[0][0]),
             "peak_rss_mb": int(tagged("MAXRSS_KB")[0][0]) / 1024,
-            "memory": [{"iteration": int(i), "rss_mb": float(r), "states": int(n)} for i, r, n in tagged("MEM")],
+            "memory": [{"iteration": int(i), "rss_mb": float(r), "states": int(n), "games_seen": int(g),
+                        "rss_trimmed_mb": float(t)} for i, r, n, g, t in tagged("MEM")],
             "conditions": {"start": start, "end": _load_conditions()}}
 
 
@@ -332,6 +350,10 @@ def summary(result: dict) -> list[str]:
                    f"{m['max_steps']}-step cap, fast engine: RSS {rows[0]['rss_mb']:.0f} MB after iteration 1, "
                    f"{rows[-1]['rss_mb']:.0f} MB after {rows[-1]['iteration']}, peak {m['peak_rss_mb']:.0f} MB; "
                    f"{rows[-1]['states']} states cached")
+        if "games_seen" in rows[-1]:
+            out.append(f"memory: {rows[-1]['games_seen']} distinct train games loaded by iteration "
+                       f"{rows[-1]['iteration']}; RSS once freed heap is returned: {rows[0]['rss_trimmed_mb']:.0f} MB "
+                       f"after iteration 1, {rows[-1]['rss_trimmed_mb']:.0f} MB after {rows[-1]['iteration']}")
     return out
 
 
