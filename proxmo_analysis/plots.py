@@ -413,7 +413,10 @@ def training_curve_figure(rows: Sequence[Mapping[str, Any]], title: str = "") ->
         ax.set_ylim(-0.02, 1.02)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper left")
+        if tr or ev:
+            ax.legend(loc="upper left")
+        else:  # e.g. a start made with iterations=0 and no evaluation: say so instead of an empty legend
+            ax.text(0.5, 0.5, f"no {what} measured yet", ha="center", va="center", transform=ax.transAxes)
     fig.suptitle(title or "training run")
     return fig
 
