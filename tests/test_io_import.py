@@ -48,6 +48,9 @@ def test_fixture_imports_to_a_valid_run(tmp_path, fmt):
     assert read_run_metadata(next((tmp_path / "run").glob("part-*.parquet"))) == typed.run_metadata()
     with pytest.raises(ValueError, match="not a rollout manifest"):
         Manifest.read(tmp_path / "run")
+    partial = {k: v for k, v in manifest.items() if k != "episodes"}
+    with pytest.raises(ValueError, match="not an import manifest, missing episodes"):
+        ImportManifest.from_dict(partial)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -161,15 +161,17 @@ class ImportManifest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = MANIFEST_NAME) -> "ImportManifest":
+        """The typed view of ``data``; ValueError naming ``where`` when a key ``to_dict`` writes is missing."""
+        own = cls("", "", "", "", 0, 0, 0).to_dict().keys()  # the keys to_dict writes, derived, not listed twice
+        missing = sorted(own - data.keys())
         origin = data.get("imported_from")
-        if not isinstance(origin, dict) or not {"format", "source"} <= origin.keys():
-            raise ValueError(f"{where}: not an import manifest (no imported_from with format and source)")
-        own = {"schema_version", "run_id", "env_id", "imported_from", "status", "created_at", "episodes", "rows",
-               "groups"}
-        return cls(env_id=data.get("env_id", ""), run_id=data.get("run_id", ""), source_format=origin["format"],
-                   source=origin["source"], episodes=data.get("episodes", 0), rows=data.get("rows", 0),
-                   groups=data.get("groups", 0), created_at=data.get("created_at", ""),
-                   status=data.get("status", "complete"), schema_version=data.get("schema_version", SCHEMA_VERSION),
+        if "imported_from" in data and not (isinstance(origin, dict) and {"format", "source"} <= origin.keys()):
+            missing.append("imported_from's format and source")
+        if missing:
+            raise ValueError(f"{where}: not an import manifest, missing {', '.join(missing)}")
+        return cls(env_id=data["env_id"], run_id=data["run_id"], source_format=origin["format"],
+                   source=origin["source"], episodes=data["episodes"], rows=data["rows"], groups=data["groups"],
+                   created_at=data["created_at"], status=data["status"], schema_version=data["schema_version"],
                    extra={k: v for k, v in data.items() if k not in own})
 
     @classmethod
