@@ -354,6 +354,11 @@ def summary(result: dict) -> list[str]:
             out.append(f"memory: {rows[-1]['games_seen']} distinct train games loaded by iteration "
                        f"{rows[-1]['iteration']}; RSS once freed heap is returned: {rows[0]['rss_trimmed_mb']:.0f} MB "
                        f"after iteration 1, {rows[-1]['rss_trimmed_mb']:.0f} MB after {rows[-1]['iteration']}")
+            full = next(r for r in rows if r["states"] == rows[-1]["states"])  # the state cache full from here
+            if rows[-1]["iteration"] > full["iteration"]:
+                growth = (rows[-1]["rss_mb"] - full["rss_mb"]) / (rows[-1]["iteration"] - full["iteration"])
+                out.append(f"memory: RSS growth once the state cache was full (iteration {full['iteration']} on): "
+                           f"{growth:.1f} MB per iteration")
     return out
 
 

@@ -37,6 +37,11 @@ def test_speed_doc_headline_figures_match_the_result():
     assert f"{t['iteration_ratio']:.1f}x" in text and f"{t['process_cpu_ratio']:.1f}x" in text
     m = result["memory"]
     assert f"{m['peak_rss_mb']:.0f} MB" in text and f"{m['iterations']} iterations" in text
+    growth = [line for line in _benchmark().summary(result) if "RSS growth once the state cache was full" in line]
+    assert growth, "the memory part's summary should state the growth rate"
+    rate = growth[0].rsplit(": ", 1)[1]  # e.g. "5.7 MB per iteration"
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert rate.removesuffix(" iteration") in readme and rate in " ".join(text.split())
 
 
 def test_speed_doc_states_the_shipped_products_size():
