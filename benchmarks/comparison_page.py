@@ -268,7 +268,7 @@ def readme_with_block(readme: str, results: dict) -> str:
     """``readme`` with the text between the ``BLOCK`` markers replaced by :func:`readme_block`."""
     begin, end = BLOCK
     if readme.count(begin) != 1 or readme.count(end) != 1:
-        raise ValueError(f"README.md must hold the markers {begin} and {end} once each")
+        raise ValueError(f"must hold the markers {begin} and {end} once each")
     head, rest = readme.split(begin)
     _, tail = rest.split(end)
     return f"{head}{begin}\n{readme_block(results)}\n{end}{tail}"
@@ -373,10 +373,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--readme", default=str(README), help="the README whose comparison block is rewritten")
     args = ap.parse_args(argv)
     results = json.loads(Path(args.results).read_text())
+    readme = Path(args.readme)
+    try:  # checked before anything is written: a README without the markers leaves every file as it was
+        new_readme = readme_with_block(readme.read_text(), results)
+    except ValueError as err:
+        raise SystemExit(f"comparison_page: {readme}: {err}") from None
     Path(args.page).write_text(render(results))
     figure(results, Path(args.figure))
-    readme = Path(args.readme)
-    readme.write_text(readme_with_block(readme.read_text(), results))
+    readme.write_text(new_readme)
     print(f"wrote {args.page}, {args.figure} and the comparison block of {args.readme}")
     return 0
 

@@ -47,6 +47,12 @@ def test_readme_block_needs_its_markers(tmp_path):
     results = json.loads(RESULTS.read_text())
     with pytest.raises(ValueError, match="markers"):
         page.readme_with_block("# a README without the block\n", results)
+    # through the script: one line, and neither the page nor the figure is written
+    readme = tmp_path / "README.md"
+    readme.write_text("# a README without the block\n")
+    with pytest.raises(SystemExit, match=r"README.md: must hold the markers"):
+        page.main(["--readme", str(readme), "--page", str(tmp_path / "p.md"), "--figure", str(tmp_path / "f.png")])
+    assert not (tmp_path / "p.md").exists() and not (tmp_path / "f.png").exists()
 
 
 def test_results_have_the_issue_schema_and_consistent_verdicts():
